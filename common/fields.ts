@@ -1,0 +1,227 @@
+/**
+ * The field registry: every stored column of the case store is declared here once, with its
+ * name, storage kind and description. The DuckDB DDL, the columnar batch layout used by the
+ * engine, the CLI's `schema` output and (later) export column lists and the UI's filter glossary
+ * are all generated from these declarations.
+ *
+ * Table and column names are a public interface: users and reports query them. Zeek's conn.log
+ * names are used wherever Zeek has one.
+ */
+
+/** Storage kinds. Numeric kinds are carried in typed arrays from the decoder to the store. */
+export type FieldKind =
+  | 'u8'
+  | 'u16'
+  | 'u32'
+  | 'u64' // carried as a JS number (< 2^53), stored as UBIGINT
+  | 'i64'
+  | 'f64'
+  | 'ts' // nanoseconds since the epoch, carried as (seconds, nanoseconds), stored as TIMESTAMP_NS
+  | 'bool'
+  | 'str';
+
+export interface FieldDef {
+  readonly name: string;
+  readonly kind: FieldKind;
+  readonly description: string;
+  /** May be NULL. Numeric nullable fields carry NaN for NULL in the engine. */
+  readonly nullable?: boolean;
+}
+
+export interface TableDef {
+  readonly name: string;
+  readonly description: string;
+  readonly fields: readonly FieldDef[];
+}
+
+const f = (name: string, kind: FieldKind, description: string, nullable = false): FieldDef => ({
+  name,
+  kind,
+  description,
+  nullable,
+});
+
+export const EVIDENCE: TableDef = {
+  name: 'evidence',
+  description: 'One row per evidence file ingested into the case. The file itself is never modified.',
+  fields: [
+    f('evidence_id', 'u16', 'Number of the evidence file within the case (1, 2, ...).'),
+    f('path', 'str', 'Absolute path of the evidence file when it was ingested.'),
+    f('size', 'u64', 'File size in bytes.'),
+    f('sha256', 'str', 'SHA-256 of the file bytes as stored on disk (compressed bytes for .gz).'),
+    f('format', 'str', "Capture format: 'pcap', 'pcap-ns', 'pcapng', with '+gzip' when compressed."),
+    f('link_types', 'str', 'Comma-separated link-layer header type names seen (e.g. ETHERNET,LINUX_SLL).'),
+    f('first_ts', 'ts', 'Timestamp of the earliest packet.', true),
+    f('last_ts', 'ts', 'Timestamp of the latest packet.', true),
+    f('packets', 'u64', 'Packets read from the file.'),
+    f('bytes', 'u64', 'Sum of captured packet lengths.'),
+    f('status', 'str', "'complete' when the whole file was read, 'partial' when reading stopped early or records were skipped."),
+    f('message', 'str', 'Why the file is partial (first reading problem, with offset), or NULL.', true),
+    f('comment', 'str', 'Section comments from a pcapng section header, or NULL.', true),
+    f('ingested_at', 'ts', 'When the file was ingested (wall clock).'),
+  ],
+};
+
+export const PACKETS: TableDef = {
+  name: 'packets',
+  description:
+    'The packet index: one narrow row per packet, enough to re-read any packet or stream from the original evidence.',
+  fields: [
+    f('evidence_id', 'u16', 'Evidence file the packet is in.'),
+    f('packet_no', 'u32', 'Frame number within its evidence file, from 1 (as Wireshark numbers frames).'),
+    f('file_offset', 'u64', 'Byte offset of the packet record in the (decompressed) evidence file.'),
+    f('ts', 'ts', 'Capture timestamp.'),
+    f('caplen', 'u32', 'Captured length in bytes.'),
+    f('origlen', 'u32', 'Original length on the wire in bytes.'),
+    f('flow_id', 'u32', 'flows.flow_id of the connection the packet belongs to; 0 when none (e.g. ARP).'),
+  ],
+};
+
+export const FLOWS: TableDef = {
+  name: 'flows',
+  description: "Connections with Zeek conn.log semantics (uid, conn_state, history), plus per-flow statistics for the models.",
+  fields: [
+    f('flow_id', 'u32', 'Numeric id of the flow within the case; packets.flow_id refers to it.'),
+    f('uid', 'str', 'Zeek-style unique connection id (C + base62), stable within the case.'),
+    f('ts', 'ts', 'Time of the first packet.'),
+    f('last_ts', 'ts', 'Time of the last packet.'),
+    f('duration', 'f64', 'Seconds from the first to the last packet.'),
+    f('proto', 'str', "Transport: 'tcp', 'udp', 'icmp' (ICMP and ICMPv6, as Zeek), or 'unknown_transport'."),
+    f('ip_proto', 'u8', 'IP protocol number (6, 17, 1, 58, ...).'),
+    f('ip_version', 'u8', 'IP version: 4 or 6.'),
+    f('orig_h', 'str', 'Originator address.'),
+    f('orig_p', 'u16', 'Originator port (ICMP: type, as Zeek).'),
+    f('resp_h', 'str', 'Responder address.'),
+    f('resp_p', 'u16', 'Responder port (ICMP: code, as Zeek).'),
+    f('service', 'str', 'Application protocol detected on the flow, or NULL when none was detected.', true),
+    f('orig_bytes', 'u64', 'Originator payload bytes (TCP: from sequence numbers, as Zeek).'),
+    f('resp_bytes', 'u64', 'Responder payload bytes (TCP: from sequence numbers, as Zeek).'),
+    f('conn_state', 'str', 'Zeek connection state: S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH.'),
+    f('missed_bytes', 'u64', 'Bytes the TCP sequence numbers say were never captured (gaps).'),
+    f('history', 'str', 'Zeek history letters; upper case for the originator.'),
+    f('orig_pkts', 'u64', 'Packets sent by the originator.'),
+    f('orig_ip_bytes', 'u64', 'IP-level bytes sent by the originator.'),
+    f('resp_pkts', 'u64', 'Packets sent by the responder.'),
+    f('resp_ip_bytes', 'u64', 'IP-level bytes sent by the responder.'),
+    f('vlan', 'u16', 'Outer 802.1Q VLAN id of the first packet, or NULL.', true),
+    f('inner_vlan', 'u16', 'Inner (QinQ) VLAN id of the first packet, or NULL.', true),
+    f('orig_l2_addr', 'str', 'Source MAC address of the first originator packet, or NULL.', true),
+    f('resp_l2_addr', 'str', 'Source MAC address of the first responder packet, or NULL.', true),
+    f('evidence_id', 'u16', 'Evidence file of the first packet.'),
+    f('first_packet', 'u32', 'packet_no of the first packet (in evidence_id).'),
+    f('end_reason', 'str', "Why the flow record ended: 'close' (FIN/RST then close delay), 'attempt' (unanswered SYN), 'idle', 'reuse' (new SYN on the same ports), 'active', 'evicted', 'eof'."),
+    f('orig_len_min', 'u32', 'Smallest IP packet length from the originator.', true),
+    f('orig_len_max', 'u32', 'Largest IP packet length from the originator.', true),
+    f('orig_len_mean', 'f64', 'Mean IP packet length from the originator.', true),
+    f('orig_len_std', 'f64', 'Population standard deviation of originator IP packet lengths.', true),
+    f('resp_len_min', 'u32', 'Smallest IP packet length from the responder.', true),
+    f('resp_len_max', 'u32', 'Largest IP packet length from the responder.', true),
+    f('resp_len_mean', 'f64', 'Mean IP packet length from the responder.', true),
+    f('resp_len_std', 'f64', 'Population standard deviation of responder IP packet lengths.', true),
+    f('orig_iat_min', 'f64', 'Smallest gap in seconds between consecutive originator packets.', true),
+    f('orig_iat_max', 'f64', 'Largest gap in seconds between consecutive originator packets.', true),
+    f('orig_iat_mean', 'f64', 'Mean gap in seconds between consecutive originator packets.', true),
+    f('orig_iat_std', 'f64', 'Standard deviation of originator inter-arrival gaps.', true),
+    f('resp_iat_min', 'f64', 'Smallest gap in seconds between consecutive responder packets.', true),
+    f('resp_iat_max', 'f64', 'Largest gap in seconds between consecutive responder packets.', true),
+    f('resp_iat_mean', 'f64', 'Mean gap in seconds between consecutive responder packets.', true),
+    f('resp_iat_std', 'f64', 'Standard deviation of responder inter-arrival gaps.', true),
+    f('syn_count', 'u32', 'TCP packets with SYN set (both directions).'),
+    f('fin_count', 'u32', 'TCP packets with FIN set.'),
+    f('rst_count', 'u32', 'TCP packets with RST set.'),
+    f('psh_count', 'u32', 'TCP packets with PSH set.'),
+    f('ack_count', 'u32', 'TCP packets with ACK set.'),
+    f('urg_count', 'u32', 'TCP packets with URG set.'),
+    f('first_payloads', 'str', 'Transport payload sizes of the first 8 packets with payload, comma-separated; negative = from the responder.'),
+  ],
+};
+
+export const ANOMALIES: TableDef = {
+  name: 'anomalies',
+  description:
+    'Named anomalies (Zeek calls them weirds): malformed, truncated or unusual input, and limits that were hit. Counted, never fatal.',
+  fields: [
+    f('evidence_id', 'u16', 'Evidence file where it was seen.'),
+    f('packet_no', 'u32', 'Frame number, or 0 when the anomaly is about the file rather than a packet.'),
+    f('file_offset', 'u64', 'Byte offset in the (decompressed) evidence file.'),
+    f('ts', 'ts', 'Packet timestamp, or NULL for file-level anomalies.', true),
+    f('name', 'str', 'Anomaly name, e.g. ipv4_truncated_header (see the glossary in CODE.md).'),
+    f('layer', 'str', "Where: 'file', 'link', 'ip', 'tcp', 'udp', 'icmp', 'flow'."),
+    f('detail', 'str', 'Human-readable detail, or NULL.', true),
+    f('flow_id', 'u32', 'Flow concerned, or 0.'),
+  ],
+};
+
+export const PACKET_COMMENTS: TableDef = {
+  name: 'packet_comments',
+  description: 'Packet comments (pcapng opt_comment) found in the evidence.',
+  fields: [
+    f('evidence_id', 'u16', 'Evidence file.'),
+    f('packet_no', 'u32', 'Frame number of the commented packet.'),
+    f('comment', 'str', 'The comment text.'),
+  ],
+};
+
+export const NAME_RESOLUTION: TableDef = {
+  name: 'name_resolution',
+  description: 'Address-to-name records from pcapng Name Resolution Blocks.',
+  fields: [
+    f('evidence_id', 'u16', 'Evidence file.'),
+    f('address', 'str', 'IPv4 or IPv6 address.'),
+    f('name', 'str', 'Name recorded for the address.'),
+  ],
+};
+
+export const INTERFACES: TableDef = {
+  name: 'interfaces',
+  description: 'Capture interfaces described by the evidence (one for classic pcap, one per IDB for pcapng).',
+  fields: [
+    f('evidence_id', 'u16', 'Evidence file.'),
+    f('interface_id', 'u32', 'Interface index within the file (pcapng sections are numbered consecutively).'),
+    f('link_type', 'u16', 'LINKTYPE_ number.'),
+    f('link_type_name', 'str', 'LINKTYPE_ name, or UNKNOWN(n).'),
+    f('snaplen', 'u32', 'Snapshot length.'),
+    f('ts_resolution', 'str', "Timestamp resolution, e.g. '1e-6', '1e-9', '2^-10'."),
+    f('name', 'str', 'Interface name (if_name), or NULL.', true),
+    f('description', 'str', 'Interface description (if_description), or NULL.', true),
+    f('packets', 'u64', 'Packets read from this interface.'),
+    f('dropped', 'u64', 'Packets the capture dropped on this interface (pcapng ISB isb_ifdrop), or NULL.', true),
+  ],
+};
+
+export const TABLES: readonly TableDef[] = [EVIDENCE, PACKETS, FLOWS, ANOMALIES, INTERFACES, PACKET_COMMENTS, NAME_RESOLUTION];
+
+const DUCK_TYPES: Record<FieldKind, string> = {
+  u8: 'UTINYINT',
+  u16: 'USMALLINT',
+  u32: 'UINTEGER',
+  u64: 'UBIGINT',
+  i64: 'BIGINT',
+  f64: 'DOUBLE',
+  ts: 'TIMESTAMP_NS',
+  bool: 'BOOLEAN',
+  str: 'VARCHAR',
+};
+
+export function duckType(kind: FieldKind): string {
+  return DUCK_TYPES[kind];
+}
+
+/** CREATE TABLE statement for one table, with column comments from the registry. */
+export function createTableSql(t: TableDef): string {
+  const cols = t.fields.map((c) => `  "${c.name}" ${duckType(c.kind)}${c.nullable ? '' : ' NOT NULL'}`);
+  return `CREATE TABLE IF NOT EXISTS "${t.name}" (\n${cols.join(',\n')}\n)`;
+}
+
+/** COMMENT ON statements so that `duckdb_columns()` documents the schema too. */
+export function commentSql(t: TableDef): string[] {
+  const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
+  return [
+    `COMMENT ON TABLE "${t.name}" IS ${q(t.description)}`,
+    ...t.fields.map((c) => `COMMENT ON COLUMN "${t.name}"."${c.name}" IS ${q(c.description)}`),
+  ];
+}
+
+export function tableByName(name: string): TableDef | undefined {
+  return TABLES.find((t) => t.name === name);
+}

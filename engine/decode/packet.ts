@@ -1,0 +1,655 @@
+/**
+ * Packet decoding: link layer -> VLAN -> IPv4/IPv6 (extension headers, fragments reassembled,
+ * IP-in-IP and GRE decapsulated) -> TCP/UDP/ICMP/ICMPv6. Pure over its inputs apart from the
+ * fragment reassembler; never throws: malformed input becomes named anomalies on `Decoded`.
+ *
+ * Hot path: one reused `Decoded` object, offsets into the original buffer, no per-packet
+ * allocation except for IP fragments.
+ */
+import type { AnomalyName } from '../../common/anomalies.js';
+import type { RawPacket } from '../readers/reader.js';
+import { Reassembler } from './frag.js';
+
+export const ETH_IPV4 = 0x0800;
+export const ETH_IPV6 = 0x86dd;
+export const ETH_ARP = 0x0806;
+export const ETH_VLAN = 0x8100;
+export const ETH_QINQ = 0x88a8;
+export const ETH_QINQ_OLD = 0x9100;
+export const ETH_TEB = 0x6558; // transparent Ethernet bridging (GRE)
+
+export const PROTO_ICMP = 1;
+export const PROTO_TCP = 6;
+export const PROTO_UDP = 17;
+export const PROTO_ICMPV6 = 58;
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_PSH = 0x08;
+export const TCP_ACK = 0x10;
+export const TCP_URG = 0x20;
+
+/** Decoding result; reused for every packet. Offsets refer to `nb` (network) and `tb` (transport). */
+export class Decoded {
+  /** Offset of the Ethernet destination MAC in the packet buffer (source MAC follows), or -1. */
+  macOff = -1;
+  vlan = -1;
+  innerVlan = -1;
+  etherType = 0;
+  isArp = false;
+  /** 0 when no IP layer was decoded, else 4 or 6 (innermost). */
+  ipVersion = 0;
+  nb: Buffer = EMPTY;
+  srcOff = 0;
+  dstOff = 0;
+  /** IP datagram length (header + payload) as the header says: Zeek's ip_bytes. */
+  ipLen = 0;
+  ipHdrLen = 0;
+  /** Upper-layer protocol after extension headers; -1 when none. */
+  proto = -1;
+  /** The packet was an IP fragment kept for reassembly (no transport layer yet). */
+  fragHeld = false;
+  tunnelDepth = 0;
+  tb: Buffer = EMPTY;
+  l4Off = 0;
+  /** Transport bytes available in the capture (header + payload). */
+  l4Avail = 0;
+  /** Transport length per the IP header (header + payload). */
+  l4Len = 0;
+  hasL4 = false;
+  sport = 0;
+  dport = 0;
+  tcpFlags = 0;
+  seq = 0;
+  ack = 0;
+  win = 0;
+  tcpHdrLen = 0;
+  /** Payload bytes per the headers (IP length minus headers), even when the capture is cut short. */
+  payloadLen = 0;
+  /** Offset and length of payload bytes actually captured, in `tb`. */
+  payloadOff = 0;
+  payloadCaptured = 0;
+  mss = -1;
+  wscale = -1;
+  sackOk = false;
+  tsVal = -1;
+  icmpType = -1;
+  icmpCode = -1;
+  /** Anomalies of this packet (usually none). */
+  readonly anomalies: AnomalyName[] = [];
+  readonly details: string[] = [];
+
+  reset(): void {
+    this.macOff = -1;
+    this.vlan = -1;
+    this.innerVlan = -1;
+    this.etherType = 0;
+    this.isArp = false;
+    this.ipVersion = 0;
+    this.proto = -1;
+    this.fragHeld = false;
+    this.tunnelDepth = 0;
+    this.hasL4 = false;
+    this.sport = 0;
+    this.dport = 0;
+    this.tcpFlags = 0;
+    this.payloadLen = 0;
+    this.payloadCaptured = 0;
+    this.icmpType = -1;
+    this.icmpCode = -1;
+    this.mss = -1;
+    this.wscale = -1;
+    this.sackOk = false;
+    this.tsVal = -1;
+    if (this.anomalies.length) {
+      this.anomalies.length = 0;
+      this.details.length = 0;
+    }
+  }
+
+  anomaly(name: AnomalyName, detail = ''): void {
+    if (this.anomalies.length < 16) {
+      this.anomalies.push(name);
+      this.details.push(detail);
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export interface DecodeContext {
+  frag: Reassembler;
+  /** Packet time in seconds, for fragment timeouts. */
+  now: number;
+}
+
+/** Decodes one packet into `d` (reset first). Returns false when the link type is not decodable. */
+export function decodePacket(pk: RawPacket, d: Decoded, ctx: DecodeContext): boolean {
+  d.reset();
+  const b = pk.buf;
+  const start = pk.off;
+  const end = pk.off + pk.caplen;
+  // snaplen cut: payload shorter than the headers say is expected, not an anomaly
+  const snapped = pk.caplen < pk.origlen;
+  switch (pk.linkType) {
+    case 1: // ETHERNET
+      return ethernet(b, start, end, d, ctx, snapped);
+    case 113: {
+      // LINUX_SLL: 16-byte header, protocol at 14
+      if (end - start < 16) return linkShort(d, 'Linux cooked header');
+      const hatype = b.readUInt16BE(start + 2);
+      const proto = b.readUInt16BE(start + 14);
+      if (hatype === 1 && b.readUInt16BE(start + 4) === 6) d.macOff = -1;
+      return ethertype(b, start + 16, end, proto, d, ctx, snapped);
+    }
+    case 276: {
+      // LINUX_SLL2: 20-byte header, protocol at 0
+      if (end - start < 20) return linkShort(d, 'Linux cooked v2 header');
+      return ethertype(b, start + 20, end, b.readUInt16BE(start), d, ctx, snapped);
+    }
+    case 101:
+    case 12:
+    case 14:
+    case 228:
+    case 229:
+      return rawIp(b, start, end, d, ctx, snapped);
+    case 0:
+    case 108: {
+      // NULL / LOOP: 4-byte address family, host order (NULL) or network order (LOOP)
+      if (end - start < 4) return linkShort(d, 'loopback header');
+      let fam = pk.linkType === 108 ? b.readUInt32BE(start) : b.readUInt32LE(start);
+      if (fam > 0xffff) fam = b.readUInt32BE(start); // written on a host of the other byte order
+      if (fam === 2) return ip4(b, start + 4, end, d, ctx, snapped);
+      if (fam === 24 || fam === 28 || fam === 30 || fam === 10) return ip6(b, start + 4, end, d, ctx, snapped);
+      return rawIp(b, start + 4, end, d, ctx, snapped);
+    }
+    case 9: {
+      // PPP (RFC 1661), optional address/control ff 03
+      let p = start;
+      if (end - p >= 2 && b[p] === 0xff && b[p + 1] === 0x03) p += 2;
+      if (end - p < 2) return linkShort(d, 'PPP header');
+      const proto = b.readUInt16BE(p);
+      if (proto === 0x0021) return ip4(b, p + 2, end, d, ctx, snapped);
+      if (proto === 0x0057) return ip6(b, p + 2, end, d, ctx, snapped);
+      return true;
+    }
+    case 104: {
+      // Cisco HDLC: address, control, ethertype
+      if (end - start < 4) return linkShort(d, 'Cisco HDLC header');
+      return ethertype(b, start + 4, end, b.readUInt16BE(start + 2), d, ctx, snapped);
+    }
+    case 127: {
+      // radiotap: little-endian length at 2, then 802.11
+      if (end - start < 8) return linkShort(d, 'radiotap header');
+      const rl = b.readUInt16LE(start + 2);
+      if (rl > end - start) {
+        d.anomaly('radiotap_bad_length', `radiotap length ${rl}`);
+        return true;
+      }
+      return wlan(b, start + rl, end, d, ctx, snapped);
+    }
+    case 105:
+      return wlan(b, start, end, d, ctx, snapped);
+    case 239:
+      return nflog(b, start, end, d, ctx, snapped);
+    case 258: {
+      // PKTAP (Apple): header length (LE u32) at 0, inner DLT at 4
+      if (end - start < 8) return linkShort(d, 'PKTAP header');
+      const hl = b.readUInt32LE(start);
+      const dlt = b.readUInt32LE(start + 4);
+      if (hl < 8 || hl > end - start) return linkShort(d, 'PKTAP header');
+      if (dlt === 1) return ethernet(b, start + hl, end, d, ctx, snapped);
+      if (dlt === 12 || dlt === 101) return rawIp(b, start + hl, end, d, ctx, snapped);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+function linkShort(d: Decoded, what: string): boolean {
+  d.anomaly('link_truncated', `frame shorter than the ${what}`);
+  return true;
+}
+
+function ethernet(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
+  if (end - p < 14) return linkShort(d, 'Ethernet header');
+  if (d.tunnelDepth === 0) d.macOff = p;
+  const type = b.readUInt16BE(p + 12);
+  if (type <= 1500) {
+    // 802.3 length field: LLC/SNAP
+    return llc(b, p + 14, end, d, ctx, snapped);
+  }
+  return ethertype(b, p + 14, end, type, d, ctx, snapped);
+}
+
+function llc(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
+  // SNAP: aa aa 03 + OUI(3) + type(2)
+  if (end - p >= 8 && b[p] === 0xaa && b[p + 1] === 0xaa && b[p + 2] === 0x03) {
+    return ethertype(b, p + 8, end, b.readUInt16BE(p + 6), d, ctx, snapped);
+  }
+  return true; // STP, NetBIOS over LLC, ...: not decoded further
+}
+
+function ethertype(b: Buffer, p: number, end: number, type: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
+  let tags = 0;
+  while (type === ETH_VLAN || type === ETH_QINQ || type === ETH_QINQ_OLD) {
+    if (end - p < 4) {
+      d.anomaly('vlan_truncated');
+      return true;
+    }
+    const id = b.readUInt16BE(p) & 0x0fff;
+    if (tags === 0) d.vlan = id;
+    else if (tags === 1) d.innerVlan = id;
+    type = b.readUInt16BE(p + 2);
+    p += 4;
+    if (++tags > 8) {
+      d.anomaly('vlan_too_many_tags');
+      return true;
+    }
+  }
+  d.etherType = type;
+  if (type === ETH_IPV4) return ip4(b, p, end, d, ctx, snapped);
+  if (type === ETH_IPV6) return ip6(b, p, end, d, ctx, snapped);
+  if (type === ETH_ARP) {
+    d.isArp = true;
+    if (end - p < 8) d.anomaly('arp_truncated');
+    return true;
+  }
+  if (type === 0x8864 && end - p >= 8) {
+    // PPPoE session: 6-byte header + PPP protocol
+    const proto = b.readUInt16BE(p + 6);
+    if (proto === 0x0021) return ip4(b, p + 8, end, d, ctx, snapped);
+    if (proto === 0x0057) return ip6(b, p + 8, end, d, ctx, snapped);
+  }
+  if (type === 0x8847 || type === 0x8848) {
+    // MPLS: skip labels to bottom of stack, guess IP version
+    let q = p;
+    for (let i = 0; i < 8 && end - q >= 4; i++) {
+      const bos = b[q + 2] & 1;
+      q += 4;
+      if (bos) {
+        if (q < end) {
+          const v = b[q] >> 4;
+          if (v === 4) return ip4(b, q, end, d, ctx, snapped);
+          if (v === 6) return ip6(b, q, end, d, ctx, snapped);
+        }
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+function rawIp(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
+  if (end - p < 1) return linkShort(d, 'IP version');
+  const v = b[p] >> 4;
+  if (v === 4) return ip4(b, p, end, d, ctx, snapped);
+  if (v === 6) return ip6(b, p, end, d, ctx, snapped);
+  d.anomaly('ip_bad_version', `version ${v}`);
+  return true;
+}
+
+function wlan(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
+  if (end - p < 24) {
+    d.anomaly('wlan_truncated');
+    return true;
+  }
+  const fc0 = b[p];
+  const fc1 = b[p + 1];
+  const type = (fc0 >> 2) & 3;
+  if (type !== 2) return true; // management/control frames: not decoded
+  const subtype = (fc0 >> 4) & 0xf;
+  if (fc1 & 0x40) return true; // protected (encrypted) frame
+  let hl = 24;
+  if ((fc1 & 3) === 3) hl += 6; // four addresses
+  if (subtype & 0x8) hl += 2; // QoS
+  if (subtype & 0x4) return true; // null data
+  if (fc1 & 0x80 && subtype & 0x8) hl += 4; // HT control
+  if (end - p < hl) {
+    d.anomaly('wlan_truncated');
+    return true;
+  }
+  return llc(b, p + hl, end, d, ctx, snapped);
+}
+
+function nflog(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
+  if (end - p < 4) return linkShort(d, 'NFLOG header');
+  const family = b[p];
+  let q = p + 4;
+  while (end - q >= 4) {
+    const len = b.readUInt16LE(q);
+    const type = b.readUInt16LE(q + 2);
+    if (len < 4 || q + len > end) break;
+    if (type === 9) {
+      if (family === 10) return ip6(b, q + 4, q + len, d, ctx, snapped);
+      return ip4(b, q + 4, q + len, d, ctx, snapped);
+    }
+    q += (len + 3) & ~3;
+  }
+  return true;
+}
+
+function ip4(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
+  const avail = end - p;
+  if (avail < 20) {
+    d.anomaly('ipv4_truncated_header', `${avail} bytes`);
+    return true;
+  }
+  const vihl = b[p];
+  if (vihl >> 4 !== 4) {
+    if (vihl >> 4 === 6) return ip6(b, p, end, d, ctx, snapped);
+    d.anomaly('ip_bad_version', `version ${vihl >> 4}`);
+    return true;
+  }
+  const ihl = (vihl & 15) * 4;
+  if (ihl < 20) {
+    d.anomaly('ipv4_bad_ihl', `IHL ${ihl / 4}`);
+    return true;
+  }
+  if (avail < ihl) {
+    d.anomaly('ipv4_truncated_header', `header ${ihl} bytes, ${avail} captured`);
+    return true;
+  }
+  let total = b.readUInt16BE(p + 2);
+  if (total === 0 && avail > ihl) {
+    total = avail; // TSO: total length 0 on offloaded captures, as Wireshark handles it
+  }
+  if (total < ihl) {
+    d.anomaly('ipv4_bad_total_length', `total length ${total} < header ${ihl}`);
+    return true;
+  }
+  d.ipVersion = 4;
+  d.nb = b;
+  d.srcOff = p + 12;
+  d.dstOff = p + 16;
+  d.ipLen = total;
+  d.ipHdrLen = ihl;
+  const proto = b[p + 9];
+  d.proto = proto;
+  let availL4 = Math.min(avail, total) - ihl;
+  if (avail < total && !snapped) {
+    d.anomaly('ipv4_truncated_payload', `total length ${total}, ${avail} bytes in frame`);
+  }
+  const ff = b.readUInt16BE(p + 6);
+  const more = (ff & 0x2000) !== 0;
+  const fragOff = (ff & 0x1fff) * 8;
+  if (more || fragOff) {
+    d.fragHeld = true;
+    if (availL4 < total - ihl) return true; // incomplete fragment capture: cannot reassemble
+    const key = `4${b.toString('latin1', p + 12, p + 20)}${b.readUInt16BE(p + 4)}/${proto}`;
+    const r = ctx.frag.add(key, fragOff, more, b.subarray(p + ihl, p + ihl + availL4), fragOff === 0 ? b.subarray(p, p + ihl) : null, ctx.now, (n, det) =>
+      d.anomaly(n, det),
+    );
+    if (!r) return true;
+    d.fragHeld = false;
+    // addresses stay valid in this packet's buffer (same for all fragments)
+    d.ipLen = ihl + r.payload.length;
+    availL4 = r.payload.length;
+    return transport(r.payload, 0, availL4, r.payload.length, proto, d, ctx, false);
+  }
+  return transport(b, p + ihl, availL4, total - ihl, proto, d, ctx, snapped);
+}
+
+function ip6(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
+  const avail = end - p;
+  if (avail < 40) {
+    d.anomaly('ipv6_truncated_header', `${avail} bytes`);
+    return true;
+  }
+  if (b[p] >> 4 !== 6) {
+    if (b[p] >> 4 === 4) return ip4(b, p, end, d, ctx, snapped);
+    d.anomaly('ip_bad_version', `version ${b[p] >> 4}`);
+    return true;
+  }
+  let plen = b.readUInt16BE(p + 4);
+  if (plen === 0 && avail > 40) plen = avail - 40; // jumbogram or TSO
+  d.ipVersion = 6;
+  d.nb = b;
+  d.srcOff = p + 8;
+  d.dstOff = p + 24;
+  d.ipLen = 40 + plen;
+  if (avail < 40 + plen && !snapped) d.anomaly('ipv6_truncated_payload', `payload length ${plen}, ${avail - 40} bytes in frame`);
+  const dataEnd = p + Math.min(avail, 40 + plen);
+  let nh = b[p + 6];
+  let q = p + 40;
+  let n = 0;
+  let fragOff = 0;
+  let more = false;
+  let fragId = -1;
+  for (;;) {
+    if (nh === 0 || nh === 43 || nh === 60 || nh === 135 || nh === 139 || nh === 140 || nh === 51 || nh === 44) {
+      if (++n > 16) {
+        d.anomaly('ipv6_too_many_ext_headers');
+        return true;
+      }
+      if (dataEnd - q < 8) {
+        d.anomaly('ipv6_truncated_ext_header', `next header ${nh}`);
+        return true;
+      }
+      const next = b[q];
+      let hl: number;
+      if (nh === 44) {
+        hl = 8;
+        const fo = b.readUInt16BE(q + 2);
+        fragOff = fo & 0xfff8;
+        more = (fo & 1) !== 0;
+        fragId = b.readUInt32BE(q + 4);
+      } else if (nh === 51) hl = (b[q + 1] + 2) * 4;
+      else hl = (b[q + 1] + 1) * 8;
+      if (q + hl > dataEnd) {
+        d.anomaly('ipv6_truncated_ext_header', `next header ${nh}, ${hl} bytes`);
+        return true;
+      }
+      nh = next;
+      q += hl;
+      continue;
+    }
+    break;
+  }
+  d.proto = nh;
+  d.ipHdrLen = q - p;
+  if (fragId >= 0 && (more || fragOff)) {
+    d.fragHeld = true;
+    const plAvail = dataEnd - q;
+    if (p + 40 + plen > end) return true;
+    const key = `6${b.toString('latin1', p + 8, p + 40)}${fragId}`;
+    const r = ctx.frag.add(key, fragOff, more, b.subarray(q, q + plAvail), fragOff === 0 ? b.subarray(p, q) : null, ctx.now, (nm, det) =>
+      d.anomaly(nm, det),
+    );
+    if (!r) return true;
+    d.fragHeld = false;
+    d.ipLen = q - p + r.payload.length;
+    return transport(r.payload, 0, r.payload.length, r.payload.length, nh, d, ctx, false);
+  }
+  if (fragId >= 0) {
+    // atomic fragment (offset 0, no more): just skip the header
+  }
+  const l4Len = p + 40 + plen - q;
+  return transport(b, q, dataEnd - q, l4Len, nh, d, ctx, snapped);
+}
+
+function transport(b: Buffer, p: number, avail: number, l4Len: number, proto: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
+  d.tb = b;
+  d.l4Off = p;
+  d.l4Avail = avail;
+  d.l4Len = l4Len;
+  switch (proto) {
+    case PROTO_TCP:
+      return tcp(b, p, avail, l4Len, d, snapped);
+    case PROTO_UDP:
+      return udp(b, p, avail, l4Len, d, ctx, snapped);
+    case PROTO_ICMP:
+    case PROTO_ICMPV6:
+      if (avail < 4) {
+        if (!snapped || avail < 2) d.anomaly('icmp_truncated', `${avail} bytes`);
+        if (avail >= 2) {
+          d.icmpType = b[p];
+          d.icmpCode = b[p + 1];
+          d.hasL4 = true;
+        }
+        return true;
+      }
+      d.icmpType = b[p];
+      d.icmpCode = b[p + 1];
+      d.hasL4 = true;
+      d.payloadLen = Math.max(0, l4Len - 8);
+      d.payloadOff = p + 8;
+      d.payloadCaptured = Math.max(0, avail - 8);
+      return true;
+    case 4: // IP-in-IP
+    case 41: // IPv6-in-IP
+      if (++d.tunnelDepth > 4) {
+        d.anomaly('tunnel_too_deep');
+        return true;
+      }
+      return proto === 4 ? ip4(b, p, p + avail, d, ctx, snapped) : ip6(b, p, p + avail, d, ctx, snapped);
+    case 47:
+      return gre(b, p, avail, d, ctx, snapped);
+    default:
+      d.payloadLen = l4Len;
+      return true;
+  }
+}
+
+function gre(b: Buffer, p: number, avail: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
+  if (avail < 4) {
+    d.anomaly('gre_truncated');
+    return true;
+  }
+  const flags = b.readUInt16BE(p);
+  const ver = flags & 7;
+  const type = b.readUInt16BE(p + 2);
+  let hl = 4;
+  if (flags & 0x8000) hl += 4; // checksum + reserved
+  if (flags & 0x2000) hl += 4; // key
+  if (flags & 0x1000) hl += 4; // sequence
+  if (ver === 1 && flags & 0x0080) hl += 4; // PPTP ack
+  if (avail < hl) {
+    d.anomaly('gre_truncated');
+    return true;
+  }
+  if (ver !== 0 && ver !== 1) return true;
+  if (++d.tunnelDepth > 4) {
+    d.anomaly('tunnel_too_deep');
+    return true;
+  }
+  const end = p + avail;
+  if (type === ETH_TEB) return ethernet(b, p + hl, end, d, ctx, snapped);
+  if (ver === 1 && type === 0x880b) {
+    // PPTP enhanced GRE carrying PPP
+    let q = p + hl;
+    if (end - q >= 2 && b[q] === 0xff && b[q + 1] === 0x03) q += 2;
+    if (end - q >= 2) {
+      const pp = b.readUInt16BE(q);
+      if (pp === 0x0021) return ip4(b, q + 2, end, d, ctx, snapped);
+      if (pp === 0x0057) return ip6(b, q + 2, end, d, ctx, snapped);
+    }
+    d.tunnelDepth--;
+    return true;
+  }
+  if (type === ETH_IPV4 || type === ETH_IPV6) return ethertype(b, p + hl, end, type, d, ctx, snapped);
+  d.tunnelDepth--;
+  return true;
+}
+
+function tcp(b: Buffer, p: number, avail: number, l4Len: number, d: Decoded, snapped: boolean): boolean {
+  if (avail < 20) {
+    if (!snapped || avail < 14) d.anomaly('tcp_truncated_header', `${avail} bytes`);
+    if (avail >= 14) {
+      // ports, sequence numbers and flags are still usable (snaplen cut inside the header)
+      d.sport = b.readUInt16BE(p);
+      d.dport = b.readUInt16BE(p + 2);
+      d.seq = b.readUInt32BE(p + 4);
+      d.ack = b.readUInt32BE(p + 8);
+      d.tcpFlags = b[p + 13];
+      d.hasL4 = true;
+      d.tcpHdrLen = 20;
+      d.payloadLen = Math.max(0, l4Len - ((b[p + 12] >> 4) * 4 || 20));
+    }
+    return true;
+  }
+  d.sport = b.readUInt16BE(p);
+  d.dport = b.readUInt16BE(p + 2);
+  d.seq = b.readUInt32BE(p + 4);
+  d.ack = b.readUInt32BE(p + 8);
+  const off = (b[p + 12] >> 4) * 4;
+  d.tcpFlags = b[p + 13];
+  d.win = b.readUInt16BE(p + 14);
+  d.hasL4 = true;
+  if (off < 20) {
+    d.anomaly('tcp_bad_data_offset', `data offset ${off / 4}`);
+    d.tcpHdrLen = 20;
+    d.payloadLen = 0;
+    return true;
+  }
+  d.tcpHdrLen = off;
+  d.payloadLen = Math.max(0, l4Len - off);
+  if (avail < off) {
+    if (!snapped) d.anomaly('tcp_truncated_header', `data offset ${off}, ${avail} bytes`);
+    d.payloadCaptured = 0;
+    d.payloadOff = p + avail;
+  } else {
+    d.payloadOff = p + off;
+    d.payloadCaptured = Math.min(avail, l4Len) - off;
+    if (d.payloadCaptured < 0) d.payloadCaptured = 0;
+    if (off > 20) tcpOptions(b, p + 20, p + off, d);
+  }
+  const fl = d.tcpFlags;
+  if ((fl & 0x3f) === 0) d.anomaly('tcp_flags_null');
+  else if ((fl & (TCP_FIN | TCP_PSH | TCP_URG)) === (TCP_FIN | TCP_PSH | TCP_URG)) d.anomaly('tcp_flags_xmas');
+  if ((fl & (TCP_SYN | TCP_FIN)) === (TCP_SYN | TCP_FIN)) d.anomaly('tcp_syn_fin');
+  return true;
+}
+
+function tcpOptions(b: Buffer, p: number, end: number, d: Decoded): void {
+  while (p < end) {
+    const kind = b[p];
+    if (kind === 0) return;
+    if (kind === 1) {
+      p++;
+      continue;
+    }
+    if (p + 1 >= end) {
+      d.anomaly('tcp_bad_option', `option ${kind} without length`);
+      return;
+    }
+    const len = b[p + 1];
+    if (len < 2 || p + len > end) {
+      d.anomaly('tcp_bad_option', `option ${kind} length ${len}`);
+      return;
+    }
+    if (kind === 2 && len === 4) d.mss = b.readUInt16BE(p + 2);
+    else if (kind === 3 && len === 3) d.wscale = b[p + 2];
+    else if (kind === 4) d.sackOk = true;
+    else if (kind === 8 && len === 10) d.tsVal = b.readUInt32BE(p + 2);
+    p += len;
+  }
+}
+
+function udp(b: Buffer, p: number, avail: number, l4Len: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
+  if (avail < 8) {
+    if (!snapped || avail < 4) d.anomaly('udp_truncated_header', `${avail} bytes`);
+    if (avail >= 4) {
+      d.sport = b.readUInt16BE(p);
+      d.dport = b.readUInt16BE(p + 2);
+      d.hasL4 = true;
+      d.payloadLen = Math.max(0, l4Len - 8);
+    }
+    return true;
+  }
+  d.sport = b.readUInt16BE(p);
+  d.dport = b.readUInt16BE(p + 2);
+  d.hasL4 = true;
+  const ulen = b.readUInt16BE(p + 4);
+  let plen = l4Len - 8;
+  if (ulen < 8 || ulen > l4Len) {
+    if (ulen !== 0) d.anomaly('udp_bad_length', `UDP length ${ulen}, IP payload ${l4Len}`);
+  } else plen = ulen - 8;
+  d.payloadLen = plen;
+  d.payloadOff = p + 8;
+  d.payloadCaptured = Math.max(0, Math.min(avail - 8, plen));
+  void ctx;
+  return true;
+}

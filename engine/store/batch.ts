@@ -1,0 +1,73 @@
+/**
+ * Columnar row batches built from the field registry. Numeric columns are typed arrays (no
+ * per-value objects); strings are plain arrays. A batch holds at most BATCH_ROWS rows, the size
+ * of one DuckDB data chunk, and is handed to the store when full.
+ */
+import type { FieldDef, TableDef } from '../../common/fields.js';
+
+export const BATCH_ROWS = 2048;
+
+export type Column = Uint8Array | Uint16Array | Uint32Array | Float64Array | (string | null)[];
+
+export class ColumnBatch {
+  rows = 0;
+  readonly cols: Column[];
+  /** For 'ts' columns: nanosecond parts (seconds are in cols). */
+  readonly nanos: (Uint32Array | null)[];
+  private readonly index = new Map<string, number>();
+
+  constructor(
+    readonly table: TableDef,
+    readonly capacity = BATCH_ROWS,
+  ) {
+    this.cols = table.fields.map((f) => makeColumn(f, capacity));
+    this.nanos = table.fields.map((f) => (f.kind === 'ts' ? new Uint32Array(capacity) : null));
+    table.fields.forEach((f, i) => this.index.set(f.name, i));
+  }
+
+  col(name: string): number {
+    const i = this.index.get(name);
+    if (i === undefined) throw new Error(`no column ${name} in ${this.table.name}`);
+    return i;
+  }
+
+  get full(): boolean {
+    return this.rows >= this.capacity;
+  }
+
+  /** Appends one row from an object keyed by column name (for small tables; hot paths write columns directly). */
+  pushRow(row: Record<string, unknown>): void {
+    const r = this.rows;
+    this.table.fields.forEach((f, i) => {
+      const v = row[f.name];
+      const c = this.cols[i];
+      if (f.kind === 'str') (c as (string | null)[])[r] = v === undefined || v === null ? null : String(v);
+      else if (f.kind === 'ts') {
+        const t = v as { sec: number; ns: number } | null | undefined;
+        (c as Float64Array)[r] = t ? t.sec : NaN;
+        this.nanos[i]![r] = t ? t.ns : 0;
+      } else if (f.kind === 'bool') (c as Uint8Array)[r] = v ? 1 : 0;
+      else (c as Float64Array | Uint32Array)[r] = v === undefined || v === null ? NaN : Number(v);
+    });
+    this.rows++;
+  }
+
+  clear(): void {
+    this.rows = 0;
+  }
+}
+
+function makeColumn(f: FieldDef, n: number): Column {
+  if (f.kind === 'str') return new Array<string | null>(n).fill(null);
+  if (f.nullable || f.kind === 'u64' || f.kind === 'i64' || f.kind === 'f64' || f.kind === 'ts') return new Float64Array(n);
+  switch (f.kind) {
+    case 'u8':
+    case 'bool':
+      return new Uint8Array(n);
+    case 'u16':
+      return new Uint16Array(n);
+    case 'u32':
+      return new Uint32Array(n);
+  }
+  return new Float64Array(n);
+}
