@@ -18,6 +18,7 @@ export type FieldKind =
   | 'f64'
   | 'ts' // nanoseconds since the epoch, carried as (seconds, nanoseconds), stored as TIMESTAMP_NS
   | 'bool'
+  | 'enum' // one of `values`, carried as its index (Uint8Array), stored as a DuckDB ENUM
   | 'str';
 
 export interface FieldDef {
@@ -26,6 +27,8 @@ export interface FieldDef {
   readonly description: string;
   /** May be NULL. Numeric nullable fields carry NaN for NULL in the engine. */
   readonly nullable?: boolean;
+  /** The values of an 'enum' field. */
+  readonly values?: readonly string[];
 }
 
 export interface TableDef {
@@ -40,6 +43,18 @@ const f = (name: string, kind: FieldKind, description: string, nullable = false)
   description,
   nullable,
 });
+const e = (name: string, values: readonly string[], description: string): FieldDef => ({
+  name,
+  kind: 'enum',
+  description,
+  nullable: false,
+  values,
+});
+
+export const PROTO_VALUES = ['tcp', 'udp', 'icmp', 'unknown_transport'] as const;
+export const CONN_STATE_VALUES = ['S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH'] as const;
+export const END_REASON_VALUES = ['close', 'attempt', 'idle', 'reuse', 'active', 'evicted', 'eof'] as const;
+export const LAYER_VALUES = ['file', 'link', 'ip', 'tcp', 'udp', 'icmp', 'flow'] as const;
 
 export const EVIDENCE: TableDef = {
   name: 'evidence',
@@ -86,7 +101,7 @@ export const FLOWS: TableDef = {
     f('ts', 'ts', 'Time of the first packet.'),
     f('last_ts', 'ts', 'Time of the last packet.'),
     f('duration', 'f64', 'Seconds from the first to the last packet.'),
-    f('proto', 'str', "Transport: 'tcp', 'udp', 'icmp' (ICMP and ICMPv6, as Zeek), or 'unknown_transport'."),
+    e('proto', PROTO_VALUES, "Transport: 'tcp', 'udp', 'icmp' (ICMP and ICMPv6, as Zeek), or 'unknown_transport'."),
     f('ip_proto', 'u8', 'IP protocol number (6, 17, 1, 58, ...).'),
     f('ip_version', 'u8', 'IP version: 4 or 6.'),
     f('orig_h', 'str', 'Originator address.'),
@@ -96,7 +111,7 @@ export const FLOWS: TableDef = {
     f('service', 'str', 'Application protocol detected on the flow, or NULL when none was detected.', true),
     f('orig_bytes', 'u64', 'Originator payload bytes (TCP: from sequence numbers, as Zeek).'),
     f('resp_bytes', 'u64', 'Responder payload bytes (TCP: from sequence numbers, as Zeek).'),
-    f('conn_state', 'str', 'Zeek connection state: S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH.'),
+    e('conn_state', CONN_STATE_VALUES, 'Zeek connection state: S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH.'),
     f('missed_bytes', 'u64', 'Bytes the TCP sequence numbers say were never captured (gaps).'),
     f('history', 'str', 'Zeek history letters; upper case for the originator.'),
     f('orig_pkts', 'u64', 'Packets sent by the originator.'),
@@ -109,7 +124,7 @@ export const FLOWS: TableDef = {
     f('resp_l2_addr', 'str', 'Source MAC address of the first responder packet, or NULL.', true),
     f('evidence_id', 'u16', 'Evidence file of the first packet.'),
     f('first_packet', 'u32', 'packet_no of the first packet (in evidence_id).'),
-    f('end_reason', 'str', "Why the flow record ended: 'close' (FIN/RST then close delay), 'attempt' (unanswered SYN), 'idle', 'reuse' (new SYN on the same ports), 'active', 'evicted', 'eof'."),
+    e('end_reason', END_REASON_VALUES, "Why the flow record ended: 'close' (FIN/RST then close delay), 'attempt' (unanswered SYN), 'idle', 'reuse' (new SYN on the same ports), 'active', 'evicted', 'eof'."),
     f('orig_len_min', 'u32', 'Smallest IP packet length from the originator.', true),
     f('orig_len_max', 'u32', 'Largest IP packet length from the originator.', true),
     f('orig_len_mean', 'f64', 'Mean IP packet length from the originator.', true),
@@ -146,7 +161,7 @@ export const ANOMALIES: TableDef = {
     f('file_offset', 'u64', 'Byte offset in the (decompressed) evidence file.'),
     f('ts', 'ts', 'Packet timestamp, or NULL for file-level anomalies.', true),
     f('name', 'str', 'Anomaly name, e.g. ipv4_truncated_header (see the glossary in CODE.md).'),
-    f('layer', 'str', "Where: 'file', 'link', 'ip', 'tcp', 'udp', 'icmp', 'flow'."),
+    e('layer', LAYER_VALUES, "Where: 'file', 'link', 'ip', 'tcp', 'udp', 'icmp', 'flow'."),
     f('detail', 'str', 'Human-readable detail, or NULL.', true),
     f('flow_id', 'u32', 'Flow concerned, or 0.'),
   ],
@@ -200,16 +215,18 @@ const DUCK_TYPES: Record<FieldKind, string> = {
   f64: 'DOUBLE',
   ts: 'TIMESTAMP_NS',
   bool: 'BOOLEAN',
+  enum: 'ENUM',
   str: 'VARCHAR',
 };
 
-export function duckType(kind: FieldKind): string {
+export function duckType(kind: FieldKind, values?: readonly string[]): string {
+  if (kind === 'enum') return `ENUM(${(values ?? []).map((v) => `'${v.replace(/'/g, "''")}'`).join(', ')})`;
   return DUCK_TYPES[kind];
 }
 
 /** CREATE TABLE statement for one table, with column comments from the registry. */
 export function createTableSql(t: TableDef): string {
-  const cols = t.fields.map((c) => `  "${c.name}" ${duckType(c.kind)}${c.nullable ? '' : ' NOT NULL'}`);
+  const cols = t.fields.map((c) => `  "${c.name}" ${duckType(c.kind, c.values)}${c.nullable ? '' : ' NOT NULL'}`);
   return `CREATE TABLE IF NOT EXISTS "${t.name}" (\n${cols.join(',\n')}\n)`;
 }
 

@@ -2,6 +2,11 @@
  * The flow tracker: Zeek conn.log semantics (orig/resp roles with Zeek's flips, per-endpoint TCP
  * states, history letters, sequence-space byte counts, inactivity/attempt/close timers) plus
  * per-direction statistics for the models. Memory is bounded by `maxFlows`.
+ *
+ * Performance: live flow state is kept in typed arrays indexed by a slot number (struct of
+ * arrays), not in objects. Objects with many numeric fields cost one heap box per double field,
+ * and young-generation GC then copies millions of them; typed arrays are invisible to the GC.
+ * A `FlowRecord` object is made only when a flow ends, for the sink.
  */
 import { formatIPv4, formatIPv6, formatMac } from '../decode/addr.js';
 import { PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, type Decoded } from '../decode/packet.js';
@@ -35,7 +40,7 @@ export const DEFAULT_FLOW_CONFIG: FlowConfig = {
   tcpAttemptDelaySec: 5,
   tcpCloseDelaySec: 5,
   activeTimeoutSec: 0,
-  maxFlows: 4_000_000,
+  maxFlows: 1_000_000,
   likelyServerTcp: LIKELY_SERVER_TCP,
   likelyServerUdp: LIKELY_SERVER_UDP,
 };
@@ -48,145 +53,155 @@ const SEEN_A = 16;
 const SEEN_I = 32;
 const SEEN_Q = 64;
 
-export class Endpoint {
-  state: TcpState = TcpState.Inactive;
-  prevState: TcpState = TcpState.Inactive;
-  didClose = false;
-  pkts = 0;
-  ipBytes = 0;
+/** One direction of a finished flow. */
+export interface EndpointRecord {
+  state: TcpState;
+  prevState: TcpState;
+  pkts: number;
+  ipBytes: number;
   /** Payload bytes (UDP/ICMP/other), summed. */
-  bytes = 0;
-  // TCP sequence space, relative to the endpoint's start sequence number
-  startAbs = 0;
-  lastAbs = 0;
-  lastRel = 0;
-  ackAbs = 0;
-  ackRel = 0;
-  finCount = 0;
-  histLastSyn = -1;
-  histLastFin = -1;
-  histLastRst = -1;
-  tCount = 0;
-  tThresh = 1;
-  wCount = 0;
-  wThresh = 1;
-  // statistics
-  lenMin = Infinity;
-  lenMax = 0;
-  lenMean = 0;
-  lenM2 = 0;
-  lastTs = -1;
-  iatN = 0;
-  iatMin = Infinity;
-  iatMax = 0;
-  iatMean = 0;
-  iatM2 = 0;
-  mac: string | null = null;
+  bytes: number;
+  lenMin: number;
+  lenMax: number;
+  lenMean: number;
+  lenM2: number;
+  iatN: number;
+  iatMin: number;
+  iatMax: number;
+  iatMean: number;
+  iatM2: number;
+  mac: string | null;
 }
 
-export class Flow {
-  readonly o = new Endpoint();
-  readonly r = new Endpoint();
-  /** History "seen" bits per role slot (not swapped on flips, as Zeek). */
-  seenO = 0;
-  seenR = 0;
-  history = '';
-  origH = '';
-  respH = '';
-  origP = 0;
-  respP = 0;
-  /** Originator's address is the key's first (lower) side. */
-  origIsA = true;
-  startSec = 0;
-  startNs = 0;
-  lastSec = 0;
-  lastNs = 0;
-  closeComplete = false;
-  tcpEstablishedTimer = false;
-  synCount = 0;
-  finCount = 0;
-  rstCount = 0;
-  pshCount = 0;
-  ackCount = 0;
-  urgCount = 0;
-  firstPayloads: number[] = [];
-  vlan = -1;
-  innerVlan = -1;
-  endReason = '';
-  constructor(
-    readonly id: number,
-    readonly key: string,
-    readonly ipProto: number,
-    readonly ipVersion: number,
-    readonly evidenceId: number,
-    readonly firstPacket: number,
-  ) {}
-
-  get proto(): string {
-    const p = this.ipProto;
-    return p === PROTO_TCP ? 'tcp' : p === PROTO_UDP ? 'udp' : p === PROTO_ICMP || p === PROTO_ICMPV6 ? 'icmp' : 'unknown_transport';
-  }
-
-  get lastTime(): number {
-    return this.lastSec + this.lastNs / 1e9;
-  }
-
-  get startTime(): number {
-    return this.startSec + this.startNs / 1e9;
-  }
-
-  get duration(): number {
-    return this.lastSec - this.startSec + (this.lastNs - this.startNs) / 1e9;
-  }
-
-  tcpSize(e: Endpoint, peer: Endpoint): number {
-    if (e.prevState === TcpState.SynSent && e.state === TcpState.Reset && peer.state === TcpState.Inactive && e.ackRel <= 1) return 0;
-    let size = Math.max(e.lastRel, e.ackRel);
-    if (size > 0) size--;
-    if (e.finCount > 0 && size > 0) size--;
-    return size;
-  }
-
-  get origBytes(): number {
-    return this.ipProto === PROTO_TCP ? this.tcpSize(this.o, this.r) : this.o.bytes;
-  }
-
-  get respBytes(): number {
-    return this.ipProto === PROTO_TCP ? this.tcpSize(this.r, this.o) : this.r.bytes;
-  }
-
-  get connState(): string {
-    if (this.ipProto === PROTO_TCP) return tcpConnState(this.o.state, this.r.state, this.origBytes, this.respBytes, this.history);
-    if (this.ipProto === PROTO_UDP) return udpConnState(this.o.pkts > 0, this.r.pkts > 0);
-    return 'OTH';
-  }
-
-  /** Swaps originator and responder (Zeek's flip); history gets '^'. */
-  flip(): void {
-    const o = this.o;
-    (this as { o: Endpoint }).o = this.r;
-    (this as { r: Endpoint }).r = o;
-    const h = this.origH;
-    this.origH = this.respH;
-    this.respH = h;
-    const p = this.origP;
-    this.origP = this.respP;
-    this.respP = p;
-    this.origIsA = !this.origIsA;
-    this.history += '^';
-  }
+/** A finished flow, as handed to the sink. */
+export interface FlowRecord {
+  id: number;
+  ipProto: number;
+  ipVersion: number;
+  evidenceId: number;
+  firstPacket: number;
+  proto: string;
+  origH: string;
+  respH: string;
+  origP: number;
+  respP: number;
+  startSec: number;
+  startNs: number;
+  lastSec: number;
+  lastNs: number;
+  duration: number;
+  history: string;
+  connState: string;
+  origBytes: number;
+  respBytes: number;
+  o: EndpointRecord;
+  r: EndpointRecord;
+  vlan: number;
+  innerVlan: number;
+  synCount: number;
+  finCount: number;
+  rstCount: number;
+  pshCount: number;
+  ackCount: number;
+  urgCount: number;
+  firstPayloads: number[];
+  endReason: string;
 }
 
-export type FlowSink = (f: Flow) => void;
+/** Kept for callers that name the record type `Flow`. */
+export type Flow = FlowRecord;
+export type FlowSink = (f: FlowRecord) => void;
 
-/** Tracks flows; call `packet()` for each decoded packet, `sweep()` is automatic, `finish()` at the end. */
+const FP = 8; // first payload sizes kept per flow
+const KEY_WORDS = 10;
+const LIVE = 1;
+
+function protoName(p: number): string {
+  return p === PROTO_TCP ? 'tcp' : p === PROTO_UDP ? 'udp' : p === PROTO_ICMP || p === PROTO_ICMPV6 ? 'icmp' : 'unknown_transport';
+}
+
+/** Tracks flows; call `packet()` for each decoded packet (sweeps are automatic), `finish()` at the end. */
 export class FlowTracker {
-  private readonly flows = new Map<string, Flow>();
+  /** Open-addressing hash table: bucket -> slot + 1 (0 = empty). Keys live in `keyWords`. */
+  private table = new Int32Array(0);
+  private mask = 0;
+  /** 10 key words per slot: [proto|flags, addrA (4 words), addrB (4 words), ports]. */
+  private keyWords = new Uint32Array(0);
+  private readonly k = new Uint32Array(KEY_WORDS);
+  /** Live slots in creation order (for eviction of the oldest), with lazy deletion. */
+  private order: number[] = [];
+  private orderHead = 0;
+  private created = new Float64Array(0);
   private nextId: number;
   private lastSweep = -Infinity;
   private now = -Infinity;
   flowsCreated = 0;
   evicted = 0;
+
+  // ---- per-flow columns (slot) ----
+  private cap = 0;
+  private free: number[] = [];
+  private used = 0;
+  /** LIVE for slots holding a flow. */
+  private keys: number[] = [];
+  private history: string[] = [];
+  private origH: string[] = [];
+  private respH: string[] = [];
+  private id = new Uint32Array(0);
+  private evidence = new Uint16Array(0);
+  private firstPkt = new Uint32Array(0);
+  private ipProto = new Uint8Array(0);
+  private ipVer = new Uint8Array(0);
+  private origP = new Uint16Array(0);
+  private respP = new Uint16Array(0);
+  /** Which endpoint sub-slot (0/1) is the originator now; flips toggle it. */
+  private oSub = new Uint8Array(0);
+  private origIsA = new Uint8Array(0);
+  private seenO = new Uint8Array(0);
+  private seenR = new Uint8Array(0);
+  private closeComplete = new Uint8Array(0);
+  private estTimer = new Uint8Array(0);
+  private startSec = new Float64Array(0);
+  private startNs = new Uint32Array(0);
+  private lastSec = new Float64Array(0);
+  private lastNs = new Uint32Array(0);
+  private vlan = new Int32Array(0);
+  private innerVlan = new Int32Array(0);
+  /** syn, fin, rst, psh, ack, urg counts: 6 per slot. */
+  private flagCounts = new Uint32Array(0);
+  private fpCount = new Uint8Array(0);
+  private fp = new Int32Array(0);
+  // ---- per-endpoint columns (2 * slot + sub) ----
+  private eState = new Uint8Array(0);
+  private ePrev = new Uint8Array(0);
+  private eDidClose = new Uint8Array(0);
+  private ePkts = new Float64Array(0);
+  private eIpBytes = new Float64Array(0);
+  private eBytes = new Float64Array(0);
+  private eStartAbs = new Uint32Array(0);
+  private eLastAbs = new Uint32Array(0);
+  private eAckAbs = new Uint32Array(0);
+  private eLastRel = new Float64Array(0);
+  private eAckRel = new Float64Array(0);
+  private eFinCount = new Uint32Array(0);
+  private eHistSyn = new Float64Array(0);
+  private eHistFin = new Float64Array(0);
+  private eHistRst = new Float64Array(0);
+  private eTCount = new Uint32Array(0);
+  private eTThresh = new Uint32Array(0);
+  private eWCount = new Uint32Array(0);
+  private eWThresh = new Uint32Array(0);
+  private eLenMin = new Float64Array(0);
+  private eLenMax = new Float64Array(0);
+  private eLenMean = new Float64Array(0);
+  private eLenM2 = new Float64Array(0);
+  private eLastTs = new Float64Array(0);
+  private eIatN = new Float64Array(0);
+  private eIatMin = new Float64Array(0);
+  private eIatMax = new Float64Array(0);
+  private eIatMean = new Float64Array(0);
+  private eIatM2 = new Float64Array(0);
+  private eMac: (string | null)[] = [];
 
   constructor(
     private readonly sink: FlowSink,
@@ -194,14 +209,212 @@ export class FlowTracker {
     private readonly cfg: FlowConfig = DEFAULT_FLOW_CONFIG,
   ) {
     this.nextId = firstId;
+    this.grow(1024);
   }
 
   get active(): number {
-    return this.flows.size;
+    return this.used;
+  }
+
+  private hash(k: Uint32Array): number {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < KEY_WORDS; i++) {
+      h = Math.imul(h ^ k[i], 0x01000193);
+      h ^= h >>> 15;
+    }
+    h = Math.imul(h, 0x2c1b3c6d);
+    return (h ^ (h >>> 12)) >>> 0;
+  }
+
+  private keyEquals(s: number): boolean {
+    const w = this.keyWords;
+    const k = this.k;
+    const b = s * KEY_WORDS;
+    return w[b + 9] === k[9] && w[b + 1] === k[1] && w[b + 2] === k[2] && w[b] === k[0] && w[b + 3] === k[3] && w[b + 4] === k[4] && w[b + 5] === k[5] && w[b + 6] === k[6] && w[b + 7] === k[7] && w[b + 8] === k[8];
+  }
+
+  /** Slot of the flow whose key is in `this.k`, or -1. */
+  private lookup(): number {
+    const t = this.table;
+    const m = this.mask;
+    let i = this.hash(this.k) & m;
+    for (;;) {
+      const v = t[i];
+      if (v === 0) return -1;
+      if (this.keyEquals(v - 1)) return v - 1;
+      i = (i + 1) & m;
+    }
+  }
+
+  /** Inserts slot `s` under the key in `this.k`. */
+  private insert(s: number): void {
+    this.keyWords.set(this.k, s * KEY_WORDS);
+    const t = this.table;
+    const m = this.mask;
+    let i = this.hash(this.k) & m;
+    while (t[i] !== 0) i = (i + 1) & m;
+    t[i] = s + 1;
+    this.created[s] = this.flowsCreated;
+    this.order.push(s);
+  }
+
+  /** Removes slot `s` from the hash table (backward-shift deletion keeps probe chains intact). */
+  private remove(s: number): void {
+    const t = this.table;
+    const m = this.mask;
+    const w = this.keyWords;
+    let i = this.hash(w.subarray(s * KEY_WORDS, s * KEY_WORDS + KEY_WORDS)) & m;
+    while (t[i] !== s + 1) {
+      if (t[i] === 0) return;
+      i = (i + 1) & m;
+    }
+    let j = i;
+    for (;;) {
+      j = (j + 1) & m;
+      const v = t[j];
+      if (v === 0) break;
+      const home = this.hash(w.subarray((v - 1) * KEY_WORDS, v * KEY_WORDS)) & m;
+      // move v into the hole at i if its home bucket is not in (i, j]
+      if (i <= j ? home <= i || home > j : home <= i && home > j) {
+        t[i] = v;
+        i = j;
+      }
+    }
+    t[i] = 0;
+  }
+
+  private rehash(): void {
+    const size = Math.max(2048, 1 << Math.ceil(Math.log2(this.cap * 2)));
+    this.table = new Int32Array(size);
+    this.mask = size - 1;
+    const w = this.keyWords;
+    for (let s = 0; s < this.cap; s++) {
+      if (this.keys[s] !== LIVE) continue;
+      let i = this.hash(w.subarray(s * KEY_WORDS, s * KEY_WORDS + KEY_WORDS)) & this.mask;
+      while (this.table[i] !== 0) i = (i + 1) & this.mask;
+      this.table[i] = s + 1;
+    }
   }
 
   get nextFlowId(): number {
     return this.nextId;
+  }
+
+  private grow(n: number): void {
+    const old = this.cap;
+    const g = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array>(a: T, per = 1): T => {
+      const b = new (a.constructor as new (len: number) => T)(n * per);
+      b.set(a);
+      return b;
+    };
+    this.id = g(this.id);
+    this.evidence = g(this.evidence);
+    this.firstPkt = g(this.firstPkt);
+    this.ipProto = g(this.ipProto);
+    this.ipVer = g(this.ipVer);
+    this.origP = g(this.origP);
+    this.respP = g(this.respP);
+    this.oSub = g(this.oSub);
+    this.origIsA = g(this.origIsA);
+    this.seenO = g(this.seenO);
+    this.seenR = g(this.seenR);
+    this.closeComplete = g(this.closeComplete);
+    this.estTimer = g(this.estTimer);
+    this.startSec = g(this.startSec);
+    this.startNs = g(this.startNs);
+    this.lastSec = g(this.lastSec);
+    this.lastNs = g(this.lastNs);
+    this.vlan = g(this.vlan);
+    this.innerVlan = g(this.innerVlan);
+    this.flagCounts = g(this.flagCounts, 6);
+    this.fpCount = g(this.fpCount);
+    this.fp = g(this.fp, FP);
+    this.eState = g(this.eState, 2);
+    this.ePrev = g(this.ePrev, 2);
+    this.eDidClose = g(this.eDidClose, 2);
+    this.ePkts = g(this.ePkts, 2);
+    this.eIpBytes = g(this.eIpBytes, 2);
+    this.eBytes = g(this.eBytes, 2);
+    this.eStartAbs = g(this.eStartAbs, 2);
+    this.eLastAbs = g(this.eLastAbs, 2);
+    this.eAckAbs = g(this.eAckAbs, 2);
+    this.eLastRel = g(this.eLastRel, 2);
+    this.eAckRel = g(this.eAckRel, 2);
+    this.eFinCount = g(this.eFinCount, 2);
+    this.eHistSyn = g(this.eHistSyn, 2);
+    this.eHistFin = g(this.eHistFin, 2);
+    this.eHistRst = g(this.eHistRst, 2);
+    this.eTCount = g(this.eTCount, 2);
+    this.eTThresh = g(this.eTThresh, 2);
+    this.eWCount = g(this.eWCount, 2);
+    this.eWThresh = g(this.eWThresh, 2);
+    this.eLenMin = g(this.eLenMin, 2);
+    this.eLenMax = g(this.eLenMax, 2);
+    this.eLenMean = g(this.eLenMean, 2);
+    this.eLenM2 = g(this.eLenM2, 2);
+    this.eLastTs = g(this.eLastTs, 2);
+    this.eIatN = g(this.eIatN, 2);
+    this.eIatMin = g(this.eIatMin, 2);
+    this.eIatMax = g(this.eIatMax, 2);
+    this.eIatMean = g(this.eIatMean, 2);
+    this.eIatM2 = g(this.eIatM2, 2);
+    this.keyWords = g(this.keyWords, KEY_WORDS);
+    this.created = g(this.created);
+    for (let s = n - 1; s >= old; s--) {
+      this.free.push(s);
+      this.keys[s] = 0;
+    }
+    this.cap = n;
+    this.rehash();
+  }
+
+  private alloc(): number {
+    if (this.free.length === 0) this.grow(this.cap * 2);
+    const s = this.free.pop()!;
+    this.used++;
+    // reset the slot
+    this.seenO[s] = 0;
+    this.seenR[s] = 0;
+    this.oSub[s] = 0;
+    this.closeComplete[s] = 0;
+    this.estTimer[s] = 0;
+    this.fpCount[s] = 0;
+    this.flagCounts.fill(0, s * 6, s * 6 + 6);
+    this.history[s] = '';
+    this.keys[s] = LIVE;
+    for (let e = 2 * s; e < 2 * s + 2; e++) {
+      this.eState[e] = TcpState.Inactive;
+      this.ePrev[e] = TcpState.Inactive;
+      this.eDidClose[e] = 0;
+      this.ePkts[e] = 0;
+      this.eIpBytes[e] = 0;
+      this.eBytes[e] = 0;
+      this.eStartAbs[e] = 0;
+      this.eLastAbs[e] = 0;
+      this.eAckAbs[e] = 0;
+      this.eLastRel[e] = 0;
+      this.eAckRel[e] = 0;
+      this.eFinCount[e] = 0;
+      this.eHistSyn[e] = -1;
+      this.eHistFin[e] = -1;
+      this.eHistRst[e] = -1;
+      this.eTCount[e] = 0;
+      this.eTThresh[e] = 1;
+      this.eWCount[e] = 0;
+      this.eWThresh[e] = 1;
+      this.eLenMin[e] = Infinity;
+      this.eLenMax[e] = 0;
+      this.eLenMean[e] = 0;
+      this.eLenM2[e] = 0;
+      this.eLastTs[e] = -1;
+      this.eIatN[e] = 0;
+      this.eIatMin[e] = Infinity;
+      this.eIatMax[e] = 0;
+      this.eIatMean[e] = 0;
+      this.eIatM2[e] = 0;
+      this.eMac[e] = null;
+    }
+    return s;
   }
 
   /**
@@ -230,94 +443,111 @@ export class FlowTracker {
         oneWay = true;
       } else dp = cp;
     }
-    // canonical key: lower (address, port) first
+    // canonical key: lower (address, port) first, as 10 32-bit words in the scratch key
     const nb = d.nb;
+    const k = this.k;
     let fwd: boolean;
-    let key: string;
     if (d.ipVersion === 4) {
       const a = nb.readUInt32BE(d.srcOff);
       const b = nb.readUInt32BE(d.dstOff);
       fwd = oneWay || a < b || (a === b && sp <= dp);
-      key = fwd
-        ? String.fromCharCode(proto, a >>> 16, a & 0xffff, sp, b >>> 16, b & 0xffff, dp)
-        : String.fromCharCode(proto, b >>> 16, b & 0xffff, dp, a >>> 16, a & 0xffff, sp);
-      if (oneWay) key += '1';
+      k[0] = (proto << 8) | (oneWay ? 1 : 0) | 0x40000;
+      k[1] = fwd ? a : b;
+      k[2] = fwd ? b : a;
+      k[3] = k[4] = k[5] = k[6] = k[7] = k[8] = 0;
+      k[9] = fwd ? ((sp << 16) | dp) >>> 0 : ((dp << 16) | sp) >>> 0;
     } else {
       let c = 0;
       for (let i = 0; i < 16 && c === 0; i += 4) c = nb.readUInt32BE(d.srcOff + i) - nb.readUInt32BE(d.dstOff + i);
       fwd = oneWay || c < 0 || (c === 0 && sp <= dp);
       const x = fwd ? d.srcOff : d.dstOff;
       const y = fwd ? d.dstOff : d.srcOff;
-      key =
-        String.fromCharCode(proto, 6, fwd ? sp : dp, fwd ? dp : sp) +
-        nb.toString('latin1', x, x + 16) +
-        nb.toString('latin1', y, y + 16) +
-        (oneWay ? '1' : '');
+      k[0] = (proto << 8) | (oneWay ? 1 : 0) | 0x60000;
+      for (let i = 0; i < 4; i++) {
+        k[1 + i] = nb.readUInt32BE(x + 4 * i);
+        k[5 + i] = nb.readUInt32BE(y + 4 * i);
+      }
+      k[9] = fwd ? ((sp << 16) | dp) >>> 0 : ((dp << 16) | sp) >>> 0;
     }
-    let f = this.flows.get(key);
-    if (f !== undefined) {
-      const why = this.expired(f, ts);
+    let s = this.lookup();
+    if (s >= 0) {
+      const why = this.expired(s, ts);
       if (why) {
-        this.end(f, why);
-        f = undefined;
-      } else if (proto === PROTO_TCP && this.isReuse(f, fwd === f.origIsA, d)) {
-        this.end(f, 'reuse');
-        f = undefined;
+        this.end(s, why);
+        s = -1;
+      } else if (proto === PROTO_TCP && this.isReuse(s, fwd === (this.origIsA[s] === 1), d)) {
+        this.end(s, 'reuse');
+        s = -1;
       }
     }
-    let created = false;
-    if (f === undefined) {
-      if (this.flows.size >= this.cfg.maxFlows) this.evictOldest();
-      f = new Flow(this.nextId++, key, proto, d.ipVersion, evidenceId, packetNo);
+    if (s < 0) {
+      if (this.used >= this.cfg.maxFlows) this.evictOldest();
+      s = this.alloc();
       this.flowsCreated++;
-      f.origIsA = fwd;
-      f.origH = d.ipVersion === 4 ? formatIPv4(nb, d.srcOff) : formatIPv6(nb, d.srcOff);
-      f.respH = d.ipVersion === 4 ? formatIPv4(nb, d.dstOff) : formatIPv6(nb, d.dstOff);
-      f.origP = sp;
-      f.respP = dp;
-      f.startSec = tsSec;
-      f.startNs = tsNs;
-      f.lastSec = tsSec;
-      f.lastNs = tsNs;
-      f.vlan = d.vlan;
-      f.innerVlan = d.innerVlan;
-      this.flows.set(key, f);
-      created = true;
-      this.creationFlip(f, d, sp, dp);
+      this.insert(s);
+      this.id[s] = this.nextId++;
+      this.evidence[s] = evidenceId;
+      this.firstPkt[s] = packetNo;
+      this.ipProto[s] = proto;
+      this.ipVer[s] = d.ipVersion;
+      this.origIsA[s] = fwd ? 1 : 0;
+      this.origH[s] = d.ipVersion === 4 ? formatIPv4(nb, d.srcOff) : formatIPv6(nb, d.srcOff);
+      this.respH[s] = d.ipVersion === 4 ? formatIPv4(nb, d.dstOff) : formatIPv6(nb, d.dstOff);
+      this.origP[s] = sp;
+      this.respP[s] = dp;
+      this.startSec[s] = tsSec;
+      this.startNs[s] = tsNs;
+      this.lastSec[s] = tsSec;
+      this.lastNs[s] = tsNs;
+      this.vlan[s] = d.vlan;
+      this.innerVlan[s] = d.innerVlan;
+      this.creationFlip(s, d, sp, dp);
     }
-    const isOrig = fwd === f.origIsA;
-    const e = isOrig ? f.o : f.r;
-    if (e.mac === null && linkBuf !== null && d.macOff >= 0) e.mac = formatMac(linkBuf, d.macOff + 6);
-    e.pkts++;
-    e.ipBytes += d.ipLen;
-    this.stats(f, e, isOrig, d, ts);
+    const isOrig = fwd === (this.origIsA[s] === 1);
+    const e = 2 * s + (isOrig ? this.oSub[s] : 1 - this.oSub[s]);
+    if (this.eMac[e] === null && linkBuf !== null && d.macOff >= 0) this.eMac[e] = formatMac(linkBuf, d.macOff + 6);
+    this.ePkts[e]++;
+    this.eIpBytes[e] += d.ipLen;
+    this.stats(s, e, isOrig, d, ts);
     if (proto === PROTO_TCP) {
-      this.tcp(f, isOrig, d, tsSec, tsNs);
+      this.tcp(s, isOrig, d, tsSec, tsNs);
     } else {
-      f.lastSec = tsSec;
-      f.lastNs = tsNs;
+      this.lastSec[s] = tsSec;
+      this.lastNs[s] = tsNs;
       if (proto === PROTO_UDP) {
-        e.bytes += d.payloadLen;
+        this.eBytes[e] += d.payloadLen;
         if (isOrig) {
-          if (!(f.seenO & SEEN_D)) {
-            f.seenO |= SEEN_D;
-            f.history += 'D';
+          if (!(this.seenO[s] & SEEN_D)) {
+            this.seenO[s] |= SEEN_D;
+            this.history[s] += 'D';
           }
-        } else if (!(f.seenR & SEEN_D)) {
-          f.seenR |= SEEN_D;
-          f.history += 'd';
+        } else if (!(this.seenR[s] & SEEN_D)) {
+          this.seenR[s] |= SEEN_D;
+          this.history[s] += 'd';
         }
       } else if (proto === PROTO_ICMP || proto === PROTO_ICMPV6) {
-        e.bytes += Math.max(0, d.l4Len - 8);
+        this.eBytes[e] += Math.max(0, d.l4Len - 8);
       } else {
-        e.bytes += d.payloadLen;
+        this.eBytes[e] += d.payloadLen;
       }
     }
-    void created;
-    return f.id;
+    return this.id[s];
   }
 
-  private creationFlip(f: Flow, d: Decoded, sp: number, dp: number): void {
+  /** Swaps originator and responder (Zeek's flip); history gets '^'. */
+  private flip(s: number): void {
+    this.oSub[s] ^= 1;
+    const h = this.origH[s];
+    this.origH[s] = this.respH[s];
+    this.respH[s] = h;
+    const p = this.origP[s];
+    this.origP[s] = this.respP[s];
+    this.respP[s] = p;
+    this.origIsA[s] ^= 1;
+    this.history[s] += '^';
+  }
+
+  private creationFlip(s: number, d: Decoded, sp: number, dp: number): void {
     if (d.proto === PROTO_TCP) {
       const fl = d.tcpFlags;
       const pureSyn = (fl & TCP_SYN) !== 0 && (fl & TCP_ACK) === 0;
@@ -325,49 +555,55 @@ export class FlowTracker {
       const ls = this.cfg.likelyServerTcp;
       if (ls.has(sp)) {
         if (ls.has(dp)) {
-          if ((fl & TCP_SYN) === 0 && sp < dp) f.flip();
-        } else f.flip();
+          if ((fl & TCP_SYN) === 0 && sp < dp) this.flip(s);
+        } else this.flip(s);
       }
     } else if (d.proto === PROTO_UDP) {
       const ls = this.cfg.likelyServerUdp;
-      if (ls.has(sp) && !ls.has(dp)) f.flip();
+      if (ls.has(sp) && !ls.has(dp)) this.flip(s);
     }
   }
 
-  private stats(f: Flow, e: Endpoint, isOrig: boolean, d: Decoded, ts: number): void {
+  private stats(s: number, e: number, isOrig: boolean, d: Decoded, ts: number): void {
     const len = d.ipLen;
-    if (len < e.lenMin) e.lenMin = len;
-    if (len > e.lenMax) e.lenMax = len;
-    const dl = len - e.lenMean;
-    e.lenMean += dl / e.pkts;
-    e.lenM2 += dl * (len - e.lenMean);
-    if (e.lastTs >= 0) {
-      const iat = ts - e.lastTs;
+    if (len < this.eLenMin[e]) this.eLenMin[e] = len;
+    if (len > this.eLenMax[e]) this.eLenMax[e] = len;
+    const mean = this.eLenMean[e];
+    const dl = len - mean;
+    const m2 = mean + dl / this.ePkts[e];
+    this.eLenMean[e] = m2;
+    this.eLenM2[e] += dl * (len - m2);
+    const last = this.eLastTs[e];
+    if (last >= 0) {
+      const iat = ts - last;
       const g = iat < 0 ? 0 : iat;
-      e.iatN++;
-      if (g < e.iatMin) e.iatMin = g;
-      if (g > e.iatMax) e.iatMax = g;
-      const di = g - e.iatMean;
-      e.iatMean += di / e.iatN;
-      e.iatM2 += di * (g - e.iatMean);
+      const n = ++this.eIatN[e];
+      if (g < this.eIatMin[e]) this.eIatMin[e] = g;
+      if (g > this.eIatMax[e]) this.eIatMax[e] = g;
+      const im = this.eIatMean[e];
+      const di = g - im;
+      const im2 = im + di / n;
+      this.eIatMean[e] = im2;
+      this.eIatM2[e] += di * (g - im2);
     }
-    e.lastTs = ts;
-    if (d.payloadLen > 0 && f.firstPayloads.length < 8) f.firstPayloads.push(isOrig ? d.payloadLen : -d.payloadLen);
+    this.eLastTs[e] = ts;
+    if (d.payloadLen > 0 && this.fpCount[s] < FP) this.fp[s * FP + this.fpCount[s]++] = isOrig ? d.payloadLen : -d.payloadLen;
     if (d.proto === PROTO_TCP) {
       const fl = d.tcpFlags;
-      if (fl & TCP_SYN) f.synCount++;
-      if (fl & TCP_FIN) f.finCount++;
-      if (fl & TCP_RST) f.rstCount++;
-      if (fl & TCP_PSH) f.pshCount++;
-      if (fl & TCP_ACK) f.ackCount++;
-      if (fl & TCP_URG) f.urgCount++;
+      const b = s * 6;
+      if (fl & TCP_SYN) this.flagCounts[b]++;
+      if (fl & TCP_FIN) this.flagCounts[b + 1]++;
+      if (fl & TCP_RST) this.flagCounts[b + 2]++;
+      if (fl & TCP_PSH) this.flagCounts[b + 3]++;
+      if (fl & TCP_ACK) this.flagCounts[b + 4]++;
+      if (fl & TCP_URG) this.flagCounts[b + 5]++;
     }
   }
 
-  private inactivity(f: Flow): number {
-    switch (f.ipProto) {
+  private inactivity(s: number): number {
+    switch (this.ipProto[s]) {
       case PROTO_TCP:
-        return f.tcpEstablishedTimer ? this.cfg.tcpInactivitySec : this.cfg.tcpSetupInactivitySec;
+        return this.estTimer[s] ? this.cfg.tcpInactivitySec : this.cfg.tcpSetupInactivitySec;
       case PROTO_UDP:
         return this.cfg.udpInactivitySec;
       case PROTO_ICMP:
@@ -379,38 +615,75 @@ export class FlowTracker {
   }
 
   /** Why the flow has ended by time `now`, or '' when it is still live. */
-  private expired(f: Flow, now: number): string {
-    const last = f.lastTime;
-    if (now - last > this.inactivity(f)) return 'idle';
-    if (f.ipProto === PROTO_TCP) {
-      if (f.closeComplete && now - last > this.cfg.tcpCloseDelaySec) return 'close';
-      const os = f.o.state;
-      if ((os === TcpState.SynSent || os === TcpState.SynAckSent) && f.r.state === TcpState.Inactive && now - f.startTime > this.cfg.tcpAttemptDelaySec) {
+  private expired(s: number, now: number): string {
+    const last = this.lastSec[s] + this.lastNs[s] / 1e9;
+    if (now - last > this.inactivity(s)) return 'idle';
+    if (this.ipProto[s] === PROTO_TCP) {
+      if (this.closeComplete[s] && now - last > this.cfg.tcpCloseDelaySec) return 'close';
+      const o = 2 * s + this.oSub[s];
+      const os = this.eState[o];
+      if (
+        (os === TcpState.SynSent || os === TcpState.SynAckSent) &&
+        this.eState[o ^ 1] === TcpState.Inactive &&
+        now - (this.startSec[s] + this.startNs[s] / 1e9) > this.cfg.tcpAttemptDelaySec
+      ) {
         return 'attempt';
       }
     }
-    if (this.cfg.activeTimeoutSec > 0 && now - f.startTime > this.cfg.activeTimeoutSec) return 'active';
+    if (this.cfg.activeTimeoutSec > 0 && now - (this.startSec[s] + this.startNs[s] / 1e9) > this.cfg.activeTimeoutSec) return 'active';
     return '';
   }
 
   /** Zeek's connection reuse: a new SYN on a closed connection, or with a different initial sequence number. */
-  private isReuse(f: Flow, isOrig: boolean, d: Decoded): boolean {
+  private isReuse(s: number, isOrig: boolean, d: Decoded): boolean {
     const fl = d.tcpFlags;
     if (!(fl & TCP_SYN) || fl & TCP_RST) return false;
-    const e = isOrig ? f.o : f.r;
+    const o = 2 * s + this.oSub[s];
+    const e = isOrig ? o : o ^ 1;
     const pureSyn = !(fl & TCP_ACK);
-    if (!pureSyn && e.state !== TcpState.Inactive) return false;
-    if (f.o.didClose || f.r.didClose) return true;
-    if (e.state === TcpState.Inactive) {
-      // SYN-ACK while the peer waits for it, or the late flip (SYN answering a SYN-ACK): not a reuse
-      return false;
-    }
-    return d.seq !== e.startAbs;
+    if (!pureSyn && this.eState[e] !== TcpState.Inactive) return false;
+    if (this.eDidClose[o] || this.eDidClose[o ^ 1]) return true;
+    if (this.eState[e] === TcpState.Inactive) return false;
+    return d.seq !== this.eStartAbs[e];
   }
 
-  private tcp(f: Flow, isOrig: boolean, d: Decoded, tsSec: number, tsNs: number): void {
-    let E = isOrig ? f.o : f.r;
-    let P = isOrig ? f.r : f.o;
+  private setState(e: number, st: TcpState): void {
+    this.ePrev[e] = this.eState[e];
+    this.eState[e] = st;
+  }
+
+  private letter(s: number, isOrig: boolean, l: string): void {
+    this.history[s] += isOrig ? l : l.toLowerCase();
+  }
+
+  private once(s: number, isOrig: boolean, bit: number, l: string): void {
+    if (isOrig) {
+      if (this.seenO[s] & bit) return;
+      this.seenO[s] |= bit;
+      this.history[s] += l;
+    } else {
+      if (this.seenR[s] & bit) return;
+      this.seenR[s] |= bit;
+      this.history[s] += l.toLowerCase();
+    }
+  }
+
+  private seen(s: number, isOrig: boolean, bit: number): boolean {
+    return ((isOrig ? this.seenO[s] : this.seenR[s]) & bit) !== 0;
+  }
+
+  private initSeq(e: number, start: number, last: number, lastRel: number): void {
+    this.eStartAbs[e] = start;
+    this.eLastAbs[e] = last;
+    this.eLastRel[e] = lastRel;
+    this.eAckAbs[e] = start;
+    this.eAckRel[e] = 0;
+  }
+
+  private tcp(s: number, isOrig: boolean, d: Decoded, tsSec: number, tsNs: number): void {
+    let E = 2 * s + (isOrig ? this.oSub[s] : 1 - this.oSub[s]);
+    let P = E ^ 1;
+    const st = this.eState;
     const fl = d.tcpFlags;
     const syn = (fl & TCP_SYN) !== 0;
     const fin = (fl & TCP_FIN) !== 0;
@@ -423,240 +696,314 @@ export class FlowTracker {
     const seqEnd = (seq + segLen) >>> 0;
 
     // late flip: the responder answers our "originator's" SYN-ACK with the matching SYN
-    if (!isOrig && syn && !ack && E.state === TcpState.Inactive && P.state === TcpState.SynAckSent && ((P.ackAbs - 1) >>> 0) === seq) {
-      f.flip();
+    if (!isOrig && syn && !ack && st[E] === TcpState.Inactive && st[P] === TcpState.SynAckSent && ((this.eAckAbs[P] - 1) >>> 0) === seq) {
+      this.flip(s);
       isOrig = true;
-      E = f.o;
-      P = f.r;
-      E.state = TcpState.Established;
-      P.state = TcpState.Established;
-      this.armEstablished(f);
+      E = 2 * s + this.oSub[s];
+      P = E ^ 1;
+      st[E] = TcpState.Established;
+      st[P] = TcpState.Established;
+      this.estTimer[s] = 1;
     }
 
     // sequence numbers
-    if (E.state === TcpState.Inactive) {
-      if (syn) {
-        E.startAbs = seq;
-        E.lastAbs = seq;
-        E.lastRel = 0;
-        E.ackAbs = seq;
-        E.ackRel = 0;
-      } else {
-        E.startAbs = (seq - 1) >>> 0;
-        E.lastAbs = seq;
-        E.lastRel = 1;
-        E.ackAbs = E.startAbs;
-        E.ackRel = 0;
-      }
+    if (st[E] === TcpState.Inactive) {
+      if (syn) this.initSeq(E, seq, seq, 0);
+      else this.initSeq(E, (seq - 1) >>> 0, seq, 1);
     } else if (syn && !rst) {
+      const es = st[E];
       const reinit =
-        ((E.state === TcpState.SynSent || E.state === TcpState.SynAckSent) && seq !== E.startAbs) ||
-        E.state === TcpState.Established ||
-        E.state === TcpState.Partial ||
-        (E.state === TcpState.Reset && E.prevState === TcpState.Inactive);
-      if (reinit) {
-        E.startAbs = seq;
-        E.lastAbs = seq;
-        E.lastRel = 0;
-        E.ackAbs = seq;
-        E.ackRel = 0;
-      }
+        ((es === TcpState.SynSent || es === TcpState.SynAckSent) && seq !== this.eStartAbs[E]) ||
+        es === TcpState.Established ||
+        es === TcpState.Partial ||
+        (es === TcpState.Reset && this.ePrev[E] === TcpState.Inactive);
+      if (reinit) this.initSeq(E, seq, seq, 0);
     }
-    const relSeq = (seq - E.startAbs) >>> 0;
+    const relSeq = (seq - this.eStartAbs[E]) >>> 0;
 
     // history (before the state change)
     const n = (syn ? 1 : 0) + (fin ? 1 : 0) + (rst ? 1 : 0);
     if (n > 1) {
-      if (fin && rst) this.once(f, isOrig, SEEN_I, 'I');
-      else this.once(f, isOrig, SEEN_Q, 'Q');
+      if (fin && rst) this.once(s, isOrig, SEEN_I, 'I');
+      else this.once(s, isOrig, SEEN_Q, 'Q');
     } else if (n === 1) {
       if (syn) {
-        const letter = ack ? 'H' : 'S';
-        if (!this.seen(f, isOrig, SEEN_S)) this.once(f, isOrig, SEEN_S, letter);
-        else if (relSeq !== E.histLastSyn) f.history += isOrig ? letter : letter.toLowerCase();
-        E.histLastSyn = relSeq;
+        const l = ack ? 'H' : 'S';
+        if (!this.seen(s, isOrig, SEEN_S)) this.once(s, isOrig, SEEN_S, l);
+        else if (relSeq !== this.eHistSyn[E]) this.letter(s, isOrig, l);
+        this.eHistSyn[E] = relSeq;
       } else if (fin) {
         const k = (relSeq + len) >>> 0;
-        if (!this.seen(f, isOrig, SEEN_F)) this.once(f, isOrig, SEEN_F, 'F');
-        else if (k !== E.histLastFin) f.history += isOrig ? 'F' : 'f';
-        E.histLastFin = k;
+        if (!this.seen(s, isOrig, SEEN_F)) this.once(s, isOrig, SEEN_F, 'F');
+        else if (k !== this.eHistFin[E]) this.letter(s, isOrig, 'F');
+        this.eHistFin[E] = k;
       } else {
-        if (!this.seen(f, isOrig, SEEN_R)) this.once(f, isOrig, SEEN_R, 'R');
-        else if (relSeq !== E.histLastRst) f.history += isOrig ? 'R' : 'r';
-        E.histLastRst = relSeq;
+        if (!this.seen(s, isOrig, SEEN_R)) this.once(s, isOrig, SEEN_R, 'R');
+        else if (relSeq !== this.eHistRst[E]) this.letter(s, isOrig, 'R');
+        this.eHistRst[E] = relSeq;
       }
-    } else if (len > 0) this.once(f, isOrig, SEEN_D, 'D');
-    else if (ack) this.once(f, isOrig, SEEN_A, 'A');
+    } else if (len > 0) this.once(s, isOrig, SEEN_D, 'D');
+    else if (ack) this.once(s, isOrig, SEEN_A, 'A');
 
-    if (!rst && d.win === 0 && !syn && P.state !== TcpState.Closed && E.state !== TcpState.Reset) {
-      E.wCount++;
-      if (E.wCount === E.wThresh) {
-        f.history += isOrig ? 'W' : 'w';
-        E.wThresh *= 10;
+    if (!rst && d.win === 0 && !syn && st[P] !== TcpState.Closed && st[E] !== TcpState.Reset) {
+      if (++this.eWCount[E] === this.eWThresh[E]) {
+        this.letter(s, isOrig, 'W');
+        this.eWThresh[E] *= 10;
       }
     }
-    if (!(f.o.didClose && f.r.didClose)) {
-      f.lastSec = tsSec;
-      f.lastNs = tsNs;
+    if (!(this.eDidClose[E] && this.eDidClose[P])) {
+      this.lastSec[s] = tsSec;
+      this.lastNs[s] = tsNs;
     }
-    if (fin) E.finCount++;
+    if (fin) this.eFinCount[E]++;
     if (ack) {
       const a = d.ack;
-      if (P.state === TcpState.Inactive) {
-        P.startAbs = (a - 1) >>> 0;
-        P.lastAbs = P.startAbs;
-        P.lastRel = 0;
-        P.ackAbs = P.startAbs;
-        P.ackRel = 0;
+      if (st[P] === TcpState.Inactive) {
+        const p0 = (a - 1) >>> 0;
+        this.initSeq(P, p0, p0, 0);
       } else if (!rst) {
-        const delta = (a - P.ackAbs) | 0;
+        const delta = (a - this.eAckAbs[P]) | 0;
         if (delta > 0 && !(a === 0 && delta > 1048576)) {
-          P.ackAbs = a;
-          P.ackRel += delta;
+          this.eAckAbs[P] = a;
+          this.eAckRel[P] += delta;
         }
       }
     }
     // last sequence number / retransmissions
-    const delta = (seqEnd - E.lastAbs) | 0;
+    const delta = (seqEnd - this.eLastAbs[E]) | 0;
     if ((syn || rst) && (delta > 1048576 || delta < -1048576)) {
       // ignore wild SYN/RST sequence numbers
-    } else if (fin && E.lastRel === 1) {
-      E.lastRel += delta;
-      E.lastAbs = seqEnd;
-    } else if (E.state === TcpState.Reset) {
+    } else if (fin && this.eLastRel[E] === 1) {
+      this.eLastRel[E] += delta;
+      this.eLastAbs[E] = seqEnd;
+    } else if (st[E] === TcpState.Reset) {
       // nothing
     } else if (delta > 0) {
-      E.lastRel += delta;
-      E.lastAbs = seqEnd;
+      this.eLastRel[E] += delta;
+      this.eLastAbs[E] = seqEnd;
     } else if (len > 0) {
-      E.tCount++;
-      if (E.tCount === E.tThresh) {
-        f.history += isOrig ? 'T' : 't';
-        E.tThresh *= 10;
+      if (++this.eTCount[E] === this.eTThresh[E]) {
+        this.letter(s, isOrig, 'T');
+        this.eTThresh[E] *= 10;
       }
     }
     // state machine by the sender's state before this packet
     let doClose = false;
-    const setState = (ep: Endpoint, s: TcpState) => {
-      ep.prevState = ep.state;
-      ep.state = s;
-    };
-    switch (E.state) {
+    switch (st[E]) {
       case TcpState.Inactive:
         if (syn) {
-          if (isOrig) setState(E, ack ? TcpState.SynAckSent : TcpState.SynSent);
+          if (isOrig) this.setState(E, ack ? TcpState.SynAckSent : TcpState.SynSent);
           else {
-            if (P.state === TcpState.SynSent) setState(P, TcpState.Established);
-            setState(E, TcpState.Established);
-            this.armEstablished(f);
+            if (st[P] === TcpState.SynSent) this.setState(P, TcpState.Established);
+            this.setState(E, TcpState.Established);
+            this.estTimer[s] = 1;
           }
         }
         if (fin) {
-          setState(E, TcpState.Closed);
+          this.setState(E, TcpState.Closed);
           doClose = true;
         }
         if (rst) {
-          setState(E, TcpState.Reset);
+          this.setState(E, TcpState.Reset);
           doClose = true;
         }
-        if (E.state === TcpState.Inactive) {
-          if (!isOrig && len === 0 && f.o.state === TcpState.SynSent) {
+        if (st[E] === TcpState.Inactive) {
+          const o = 2 * s + this.oSub[s];
+          if (!isOrig && len === 0 && st[o] === TcpState.SynSent) {
             // early ACK of a SYN: stays inactive
-          } else if (ack && P.state === TcpState.Established) {
-            setState(E, TcpState.Established);
-            this.armEstablished(f);
+          } else if (ack && st[P] === TcpState.Established) {
+            this.setState(E, TcpState.Established);
+            this.estTimer[s] = 1;
           } else {
-            setState(E, TcpState.Partial);
-            this.armEstablished(f);
+            this.setState(E, TcpState.Partial);
+            this.estTimer[s] = 1;
           }
         }
         break;
       case TcpState.SynSent:
       case TcpState.SynAckSent:
         if (fin) {
-          setState(E, TcpState.Closed);
+          this.setState(E, TcpState.Closed);
           doClose = true;
         } else if (rst) {
-          setState(E, TcpState.Reset);
+          this.setState(E, TcpState.Reset);
           doClose = true;
         }
         break;
       case TcpState.Established:
       case TcpState.Partial:
-        if (syn && !ack && E.state === TcpState.Partial && P.state === TcpState.Inactive) setState(E, TcpState.SynSent);
+        if (syn && !ack && st[E] === TcpState.Partial && st[P] === TcpState.Inactive) this.setState(E, TcpState.SynSent);
         if (fin && !rst) {
-          setState(E, TcpState.Closed);
-          if (P.state === TcpState.Reset && P.prevState === TcpState.Closed) setState(P, TcpState.Closed);
+          this.setState(E, TcpState.Closed);
+          if (st[P] === TcpState.Reset && this.ePrev[P] === TcpState.Closed) this.setState(P, TcpState.Closed);
           doClose = true;
         } else if (rst) {
-          setState(E, TcpState.Reset);
+          this.setState(E, TcpState.Reset);
           doClose = true;
         }
         break;
       case TcpState.Closed:
-        if (rst && P.state !== TcpState.Closed) {
-          setState(E, TcpState.Reset);
-          doClose = !E.didClose;
+        if (rst && st[P] !== TcpState.Closed) {
+          this.setState(E, TcpState.Reset);
+          doClose = !this.eDidClose[E];
         }
         break;
-      case TcpState.Reset:
+      default:
         break;
     }
-    if (doClose && !E.didClose) {
-      E.didClose = true;
-      if (E.state === TcpState.Reset || P.didClose || P.state === TcpState.Inactive) f.closeComplete = true;
+    if (doClose && !this.eDidClose[E]) {
+      this.eDidClose[E] = 1;
+      if (st[E] === TcpState.Reset || this.eDidClose[P] || st[P] === TcpState.Inactive) this.closeComplete[s] = 1;
     }
   }
 
-  private armEstablished(f: Flow): void {
-    f.tcpEstablishedTimer = true;
+  private tcpSize(e: number, p: number): number {
+    if (this.ePrev[e] === TcpState.SynSent && this.eState[e] === TcpState.Reset && this.eState[p] === TcpState.Inactive && this.eAckRel[e] <= 1) return 0;
+    let size = Math.max(this.eLastRel[e], this.eAckRel[e]);
+    if (size > 0) size--;
+    if (this.eFinCount[e] > 0 && size > 0) size--;
+    return size;
   }
 
-  private seen(f: Flow, isOrig: boolean, bit: number): boolean {
-    return ((isOrig ? f.seenO : f.seenR) & bit) !== 0;
+  private endpointRecord(e: number): EndpointRecord {
+    return {
+      state: this.eState[e],
+      prevState: this.ePrev[e],
+      pkts: this.ePkts[e],
+      ipBytes: this.eIpBytes[e],
+      bytes: this.eBytes[e],
+      lenMin: this.eLenMin[e],
+      lenMax: this.eLenMax[e],
+      lenMean: this.eLenMean[e],
+      lenM2: this.eLenM2[e],
+      iatN: this.eIatN[e],
+      iatMin: this.eIatMin[e],
+      iatMax: this.eIatMax[e],
+      iatMean: this.eIatMean[e],
+      iatM2: this.eIatM2[e],
+      mac: this.eMac[e],
+    };
   }
 
-  private once(f: Flow, isOrig: boolean, bit: number, letter: string): void {
-    if (isOrig) {
-      if (f.seenO & bit) return;
-      f.seenO |= bit;
-      f.history += letter;
-    } else {
-      if (f.seenR & bit) return;
-      f.seenR |= bit;
-      f.history += letter.toLowerCase();
-    }
+  /** The record of the flow in slot `s` as it stands now. */
+  private record(s: number, endReason: string): FlowRecord {
+    const oe = 2 * s + this.oSub[s];
+    const re = oe ^ 1;
+    const ipProto = this.ipProto[s];
+    const tcp = ipProto === PROTO_TCP;
+    const origBytes = tcp ? this.tcpSize(oe, re) : this.eBytes[oe];
+    const respBytes = tcp ? this.tcpSize(re, oe) : this.eBytes[re];
+    const history = this.history[s];
+    const connState = tcp
+      ? tcpConnState(this.eState[oe], this.eState[re], origBytes, respBytes, history)
+      : ipProto === PROTO_UDP
+        ? udpConnState(this.ePkts[oe] > 0, this.ePkts[re] > 0)
+        : 'OTH';
+    const fc = s * 6;
+    const fps: number[] = [];
+    for (let i = 0; i < this.fpCount[s]; i++) fps.push(this.fp[s * FP + i]);
+    return {
+      id: this.id[s],
+      ipProto,
+      ipVersion: this.ipVer[s],
+      evidenceId: this.evidence[s],
+      firstPacket: this.firstPkt[s],
+      proto: protoName(ipProto),
+      origH: this.origH[s],
+      respH: this.respH[s],
+      origP: this.origP[s],
+      respP: this.respP[s],
+      startSec: this.startSec[s],
+      startNs: this.startNs[s],
+      lastSec: this.lastSec[s],
+      lastNs: this.lastNs[s],
+      duration: this.lastSec[s] - this.startSec[s] + (this.lastNs[s] - this.startNs[s]) / 1e9,
+      history,
+      connState,
+      origBytes,
+      respBytes,
+      o: this.endpointRecord(oe),
+      r: this.endpointRecord(re),
+      vlan: this.vlan[s],
+      innerVlan: this.innerVlan[s],
+      synCount: this.flagCounts[fc],
+      finCount: this.flagCounts[fc + 1],
+      rstCount: this.flagCounts[fc + 2],
+      pshCount: this.flagCounts[fc + 3],
+      ackCount: this.flagCounts[fc + 4],
+      urgCount: this.flagCounts[fc + 5],
+      firstPayloads: fps,
+      endReason,
+    };
   }
 
-  private end(f: Flow, reason: string): void {
-    f.endReason = reason;
-    this.flows.delete(f.key);
-    this.sink(f);
+  private end(s: number, reason: string): void {
+    const rec = this.record(s, reason);
+    this.remove(s);
+    this.release(s);
+    this.sink(rec);
+  }
+
+  private release(s: number): void {
+    this.keys[s] = 0;
+    this.history[s] = '';
+    this.origH[s] = '';
+    this.respH[s] = '';
+    this.eMac[2 * s] = null;
+    this.eMac[2 * s + 1] = null;
+    this.free.push(s);
+    this.used--;
   }
 
   private evictOldest(): void {
-    const first = this.flows.values().next();
-    if (!first.done) {
-      this.evicted++;
-      this.end(first.value, 'evicted');
+    // `order` holds slots in creation order; entries whose slot was freed or reused are stale
+    while (this.orderHead < this.order.length) {
+      const s = this.order[this.orderHead++];
+      if (this.keys[s] === LIVE) {
+        this.evicted++;
+        this.end(s, 'evicted');
+        break;
+      }
+    }
+    this.compactOrder();
+  }
+
+  private compactOrder(): void {
+    if (this.orderHead > 4096 && this.orderHead * 2 > this.order.length) {
+      this.order = this.order.slice(this.orderHead);
+      this.orderHead = 0;
     }
   }
 
   /** Ends every flow whose timers have run out at packet time `now`. */
   sweep(now: number): void {
     this.lastSweep = now;
-    for (const f of this.flows.values()) {
-      const why = this.expired(f, now);
-      if (why) this.end(f, why);
+    const live: number[] = [];
+    for (let i = this.orderHead; i < this.order.length; i++) {
+      const s = this.order[i];
+      if (this.keys[s] !== LIVE) continue;
+      const why = this.expired(s, now);
+      if (why) this.end(s, why);
     }
+    // rebuild the creation order without ended slots (a reused slot keeps its newer position)
+    const seen = new Uint8Array(this.cap);
+    for (let i = this.order.length - 1; i >= this.orderHead; i--) {
+      const s = this.order[i];
+      if (this.keys[s] === LIVE && !seen[s]) {
+        seen[s] = 1;
+        live.push(s);
+      }
+    }
+    live.reverse();
+    this.order = live;
+    this.orderHead = 0;
   }
 
-  /** End of input: every remaining flow is written with its current state. */
+  /** End of input: every remaining flow is written with its current state, oldest first. */
   finish(): void {
-    for (const f of this.flows.values()) {
-      f.endReason = 'eof';
-      this.sink(f);
-    }
-    this.flows.clear();
+    this.sweep(-Infinity);
+    const rest: number[] = [];
+    for (let i = this.orderHead; i < this.order.length; i++) if (this.keys[this.order[i]] === LIVE) rest.push(this.order[i]);
+    for (const s of rest) if (this.keys[s] === LIVE) this.end(s, 'eof');
   }
 }

@@ -5,7 +5,7 @@
  */
 import { statSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ANOMALIES, EVIDENCE, FLOWS, INTERFACES, NAME_RESOLUTION, PACKET_COMMENTS, PACKETS } from '../../common/fields.js';
+import { CONN_STATE_VALUES, END_REASON_VALUES, PROTO_VALUES, ANOMALIES, EVIDENCE, FLOWS, INTERFACES, NAME_RESOLUTION, PACKET_COMMENTS, PACKETS } from '../../common/fields.js';
 import { anomalyLayer, type AnomalyName } from '../../common/anomalies.js';
 import { openCapture, NotACaptureError } from '../readers/open.js';
 import type { FramedReader, RawPacket } from '../readers/reader.js';
@@ -15,6 +15,7 @@ import { Reassembler } from '../decode/frag.js';
 import { FlowTracker, DEFAULT_FLOW_CONFIG, type Flow, type FlowConfig } from '../flows/tracker.js';
 import { flowUid } from '../flows/connstate.js';
 import { CaseStore } from '../store/case-store.js';
+import { InProcessStoreWriter, openStoreWriter, type StoreWriter } from '../store/writer.js';
 import { ColumnBatch } from '../store/batch.js';
 import { sha256File } from './hash.js';
 
@@ -34,6 +35,8 @@ export interface AnalyzeOptions {
   /** Milliseconds between progress reports (default 500). */
   progressIntervalMs?: number;
   flowConfig?: Partial<FlowConfig>;
+  /** Write the case on the calling thread instead of the store worker. */
+  inProcessStore?: boolean;
 }
 
 export interface EvidenceSummary {
@@ -84,19 +87,38 @@ function tsLess(aSec: number, aNs: number, bSec: number, bNs: number): boolean {
 export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeResult> {
   const t0 = performance.now();
   const errors: { path: string; message: string }[] = [];
-  const store = await CaseStore.openForWrite(opts.caseDir);
+  // read what the case already holds, then hand the database to the writer
+  const meta = await CaseStore.openForWrite(opts.caseDir);
+  let salt: number, nextEvidence: number, firstFlow: number;
   try {
-    return await run(store, opts, errors, t0);
+    salt = Number(await meta.meta('uid_salt'));
+    nextEvidence = (await meta.maxOf('evidence', 'evidence_id')) + 1;
+    firstFlow = (await meta.maxOf('flows', 'flow_id')) + 1;
   } finally {
-    await store.close();
+    await meta.close();
+  }
+  const writer = opts.inProcessStore ? await InProcessStoreWriter.open(opts.caseDir) : await openStoreWriter(opts.caseDir);
+  let finished = false;
+  try {
+    const r = await run(writer, opts, errors, t0, salt, nextEvidence, firstFlow);
+    finished = true;
+    await writer.finish();
+    r.elapsed_sec = (performance.now() - t0) / 1000;
+    return r;
+  } finally {
+    if (!finished) await writer.finish().catch(() => undefined);
   }
 }
 
-async function run(store: CaseStore, opts: AnalyzeOptions, errors: { path: string; message: string }[], t0: number): Promise<AnalyzeResult> {
-  const salt = Number(await store.meta('uid_salt'));
-  let nextEvidence = (await store.maxOf('evidence', 'evidence_id')) + 1;
-  const firstFlow = (await store.maxOf('flows', 'flow_id')) + 1;
-
+async function run(
+  writer: StoreWriter,
+  opts: AnalyzeOptions,
+  errors: { path: string; message: string }[],
+  t0: number,
+  salt: number,
+  nextEvidence: number,
+  firstFlow: number,
+): Promise<AnalyzeResult> {
   // open every input; missing and non-capture files are reported and skipped
   const inputs: Input[] = [];
   for (const p of opts.files) {
@@ -134,29 +156,62 @@ async function run(store: CaseStore, opts: AnalyzeOptions, errors: { path: strin
     });
   }
 
-  const packets = new ColumnBatch(PACKETS);
+  const packets = new ColumnBatch(PACKETS, 16384);
   const flows = new ColumnBatch(FLOWS);
   const anomalies = new ColumnBatch(ANOMALIES);
   const comments = new ColumnBatch(PACKET_COMMENTS);
-  const P = {
-    ev: packets.cols[packets.col('evidence_id')] as Uint16Array,
-    no: packets.cols[packets.col('packet_no')] as Uint32Array,
-    off: packets.cols[packets.col('file_offset')] as Float64Array,
-    ts: packets.cols[packets.col('ts')] as Float64Array,
-    tsNs: packets.nanos[packets.col('ts')]!,
-    cap: packets.cols[packets.col('caplen')] as Uint32Array,
-    orig: packets.cols[packets.col('origlen')] as Uint32Array,
-    flow: packets.cols[packets.col('flow_id')] as Uint32Array,
+  const ci = {
+    ev: packets.col('evidence_id'),
+    no: packets.col('packet_no'),
+    off: packets.col('file_offset'),
+    ts: packets.col('ts'),
+    cap: packets.col('caplen'),
+    orig: packets.col('origlen'),
+    flow: packets.col('flow_id'),
   };
-  await store.prepareAppenders();
-  const flush = (b: ColumnBatch) => store.appendNow(b);
+  // column views of the packet batch; renewed whenever the batch is handed to the writer
+  const P: {
+    ev: Uint16Array;
+    no: Uint32Array;
+    off: Float64Array;
+    ts: Float64Array;
+    tsNs: Uint32Array;
+    cap: Uint32Array;
+    orig: Uint32Array;
+    flow: Uint32Array;
+  } = {
+    ev: new Uint16Array(0),
+    no: new Uint32Array(0),
+    off: new Float64Array(0),
+    ts: new Float64Array(0),
+    tsNs: new Uint32Array(0),
+    cap: new Uint32Array(0),
+    orig: new Uint32Array(0),
+    flow: new Uint32Array(0),
+  };
+  const bindPackets = () => {
+    P.ev = packets.cols[ci.ev] as Uint16Array;
+    P.no = packets.cols[ci.no] as Uint32Array;
+    P.off = packets.cols[ci.off] as Float64Array;
+    P.ts = packets.cols[ci.ts] as Float64Array;
+    P.tsNs = packets.nanos[ci.ts]!;
+    P.cap = packets.cols[ci.cap] as Uint32Array;
+    P.orig = packets.cols[ci.orig] as Uint32Array;
+    P.flow = packets.cols[ci.flow] as Uint32Array;
+  };
+  bindPackets();
+  const flush = (b: ColumnBatch) => {
+    writer.write(b);
+    if (b === packets) bindPackets();
+  };
   let totalFlows = 0;
   let totalAnomalies = 0;
 
   const flowCfg: FlowConfig = { ...DEFAULT_FLOW_CONFIG, ...opts.flowConfig };
+  const flowWriter = new FlowRowWriter(flows, salt);
   const writeFlow = (f: Flow) => {
     totalFlows++;
-    flows.pushRow(flowRow(f, salt));
+    flowWriter.write(f);
     if (flows.full) flush(flows);
   };
   const tracker = new FlowTracker(writeFlow, firstFlow, flowCfg);
@@ -205,7 +260,7 @@ async function run(store: CaseStore, opts: AnalyzeOptions, errors: { path: strin
     }
   };
 
-  const process = (inp: Input, pk: RawPacket) => {
+  const handle = (inp: Input, pk: RawPacket) => {
     const ev = inp.id;
     currentEv = ev;
     const sec = pk.tsSec;
@@ -263,7 +318,7 @@ async function run(store: CaseStore, opts: AnalyzeOptions, errors: { path: strin
       if (tsLess(h.tsSec, h.tsNs, bh.tsSec, bh.tsNs)) best = live[i];
     }
     const r = best.reader;
-    process(best, best.head!);
+    handle(best, best.head!);
     // drain this input while it stays earliest (common case: one file, or files in sequence)
     for (;;) {
       const p = r.next();
@@ -279,9 +334,10 @@ async function run(store: CaseStore, opts: AnalyzeOptions, errors: { path: strin
           break;
         }
       }
-      process(best, p);
+      handle(best, p);
       if (++sinceCheck >= 8192) {
         sinceCheck = 0;
+        if (writer.busy) await writer.drain();
         if (opts.signal?.aborted) {
           aborted = true;
           break;
@@ -306,7 +362,7 @@ async function run(store: CaseStore, opts: AnalyzeOptions, errors: { path: strin
 
   tracker.finish();
   ctx.frag.flush(fragAnomaly);
-  for (const b of [packets, flows, anomalies, comments]) store.appendNow(b);
+  for (const b of [packets, flows, anomalies, comments]) flush(b);
 
   // evidence, interfaces, reader issues
   const evRows = new ColumnBatch(EVIDENCE, Math.max(1, inputs.length));
@@ -381,14 +437,13 @@ async function run(store: CaseStore, opts: AnalyzeOptions, errors: { path: strin
     });
     await r.close();
   }
-  for (const b of [evRows, ifRows, names, anomalies]) store.appendNow(b);
-  await store.checkpoint();
+  for (const b of [evRows, ifRows, names, anomalies]) flush(b);
 
   const anyPartial = summaries.some((s) => s.status === 'partial') || errors.length > 0;
   const status = inputs.length === 0 ? 'failed' : anyPartial ? 'partial' : 'complete';
   return {
     status,
-    case_dir: store.dir,
+    case_dir: resolve(opts.caseDir),
     evidence: summaries,
     errors,
     totals: { packets: totalPackets, bytes: totalBytes, flows: totalFlows, anomalies: totalAnomalies },
@@ -396,70 +451,92 @@ async function run(store: CaseStore, opts: AnalyzeOptions, errors: { path: strin
   };
 }
 
-function nz(x: number): number | null {
-  return Number.isFinite(x) ? x : null;
+function std(m2: number, n: number): number {
+  return n > 0 ? Math.sqrt(m2 / n) : NaN;
 }
 
-function std(m2: number, n: number): number | null {
-  return n > 0 ? Math.sqrt(m2 / n) : null;
-}
+const PROTO_INDEX: Record<string, number> = Object.fromEntries(PROTO_VALUES.map((v, i) => [v, i]));
+const STATE_INDEX: Record<string, number> = Object.fromEntries(CONN_STATE_VALUES.map((v, i) => [v, i]));
+const END_INDEX: Record<string, number> = Object.fromEntries(END_REASON_VALUES.map((v, i) => [v, i]));
 
-/** One flows row from a finished flow. */
-export function flowRow(f: Flow, salt: number): Record<string, unknown> {
-  const o = f.o;
-  const r = f.r;
-  return {
-    flow_id: f.id,
-    uid: flowUid(salt, f.id),
-    ts: { sec: f.startSec, ns: f.startNs },
-    last_ts: { sec: f.lastSec, ns: f.lastNs },
-    duration: Math.max(0, Math.round(f.duration * 1e9) / 1e9),
-    proto: f.proto,
-    ip_proto: f.ipProto,
-    ip_version: f.ipVersion,
-    orig_h: f.origH,
-    orig_p: f.origP,
-    resp_h: f.respH,
-    resp_p: f.respP,
-    service: null,
-    orig_bytes: f.origBytes,
-    resp_bytes: f.respBytes,
-    conn_state: f.connState,
-    missed_bytes: 0,
-    history: f.history,
-    orig_pkts: o.pkts,
-    orig_ip_bytes: o.ipBytes,
-    resp_pkts: r.pkts,
-    resp_ip_bytes: r.ipBytes,
-    vlan: f.vlan >= 0 ? f.vlan : null,
-    inner_vlan: f.innerVlan >= 0 ? f.innerVlan : null,
-    orig_l2_addr: o.mac,
-    resp_l2_addr: r.mac,
-    evidence_id: f.evidenceId,
-    first_packet: f.firstPacket,
-    end_reason: f.endReason,
-    orig_len_min: o.pkts ? o.lenMin : null,
-    orig_len_max: o.pkts ? o.lenMax : null,
-    orig_len_mean: o.pkts ? o.lenMean : null,
-    orig_len_std: o.pkts ? std(o.lenM2, o.pkts) : null,
-    resp_len_min: r.pkts ? r.lenMin : null,
-    resp_len_max: r.pkts ? r.lenMax : null,
-    resp_len_mean: r.pkts ? r.lenMean : null,
-    resp_len_std: r.pkts ? std(r.lenM2, r.pkts) : null,
-    orig_iat_min: o.iatN ? nz(o.iatMin) : null,
-    orig_iat_max: o.iatN ? o.iatMax : null,
-    orig_iat_mean: o.iatN ? o.iatMean : null,
-    orig_iat_std: o.iatN ? std(o.iatM2, o.iatN) : null,
-    resp_iat_min: r.iatN ? nz(r.iatMin) : null,
-    resp_iat_max: r.iatN ? r.iatMax : null,
-    resp_iat_mean: r.iatN ? r.iatMean : null,
-    resp_iat_std: r.iatN ? std(r.iatM2, r.iatN) : null,
-    syn_count: f.synCount,
-    fin_count: f.finCount,
-    rst_count: f.rstCount,
-    psh_count: f.pshCount,
-    ack_count: f.ackCount,
-    urg_count: f.urgCount,
-    first_payloads: f.firstPayloads.join(','),
-  };
+/**
+ * Writes finished flows straight into the columns of a FLOWS batch (no per-row object). Numeric
+ * NULLs are NaN. Column positions are resolved once from the field registry.
+ */
+export class FlowRowWriter {
+  private readonly c: Record<string, number> = {};
+  constructor(
+    private readonly b: ColumnBatch,
+    private readonly salt: number,
+  ) {
+    for (const f of FLOWS.fields) this.c[f.name] = b.col(f.name);
+  }
+
+  write(f: Flow): void {
+    const b = this.b;
+    const c = this.c;
+    const r = b.rows++;
+    const num = (name: string, v: number) => {
+      (b.cols[c[name]] as Float64Array)[r] = v;
+    };
+    const str = (name: string, v: string | null) => {
+      (b.cols[c[name]] as (string | null)[])[r] = v;
+    };
+    const o = f.o;
+    const p = f.r;
+    num('flow_id', f.id);
+    str('uid', flowUid(this.salt, f.id));
+    num('ts', f.startSec);
+    b.nanos[c.ts]![r] = f.startNs;
+    num('last_ts', f.lastSec);
+    b.nanos[c.last_ts]![r] = f.lastNs;
+    num('duration', Math.max(0, Math.round(f.duration * 1e9) / 1e9));
+    num('proto', PROTO_INDEX[f.proto]);
+    num('ip_proto', f.ipProto);
+    num('ip_version', f.ipVersion);
+    str('orig_h', f.origH);
+    num('orig_p', f.origP);
+    str('resp_h', f.respH);
+    num('resp_p', f.respP);
+    str('service', null);
+    num('orig_bytes', f.origBytes);
+    num('resp_bytes', f.respBytes);
+    num('conn_state', STATE_INDEX[f.connState]);
+    num('missed_bytes', 0);
+    str('history', f.history);
+    num('orig_pkts', o.pkts);
+    num('orig_ip_bytes', o.ipBytes);
+    num('resp_pkts', p.pkts);
+    num('resp_ip_bytes', p.ipBytes);
+    num('vlan', f.vlan >= 0 ? f.vlan : NaN);
+    num('inner_vlan', f.innerVlan >= 0 ? f.innerVlan : NaN);
+    str('orig_l2_addr', o.mac);
+    str('resp_l2_addr', p.mac);
+    num('evidence_id', f.evidenceId);
+    num('first_packet', f.firstPacket);
+    num('end_reason', END_INDEX[f.endReason]);
+    num('orig_len_min', o.pkts ? o.lenMin : NaN);
+    num('orig_len_max', o.pkts ? o.lenMax : NaN);
+    num('orig_len_mean', o.pkts ? o.lenMean : NaN);
+    num('orig_len_std', o.pkts ? std(o.lenM2, o.pkts) : NaN);
+    num('resp_len_min', p.pkts ? p.lenMin : NaN);
+    num('resp_len_max', p.pkts ? p.lenMax : NaN);
+    num('resp_len_mean', p.pkts ? p.lenMean : NaN);
+    num('resp_len_std', p.pkts ? std(p.lenM2, p.pkts) : NaN);
+    num('orig_iat_min', o.iatN ? o.iatMin : NaN);
+    num('orig_iat_max', o.iatN ? o.iatMax : NaN);
+    num('orig_iat_mean', o.iatN ? o.iatMean : NaN);
+    num('orig_iat_std', o.iatN ? std(o.iatM2, o.iatN) : NaN);
+    num('resp_iat_min', p.iatN ? p.iatMin : NaN);
+    num('resp_iat_max', p.iatN ? p.iatMax : NaN);
+    num('resp_iat_mean', p.iatN ? p.iatMean : NaN);
+    num('resp_iat_std', p.iatN ? std(p.iatM2, p.iatN) : NaN);
+    num('syn_count', f.synCount);
+    num('fin_count', f.finCount);
+    num('rst_count', f.rstCount);
+    num('psh_count', f.pshCount);
+    num('ack_count', f.ackCount);
+    num('urg_count', f.urgCount);
+    str('first_payloads', f.firstPayloads.join(','));
+  }
 }

@@ -18,9 +18,20 @@ export interface ChunkSource {
   close(): Promise<void>;
 }
 
+/** Room kept in front of each read for the unread tail of the previous chunk. */
+const HEAD_ROOM = 1024 * 1024;
+
+/**
+ * Plain file source with read-ahead: while the caller parses one chunk, the next one is being read
+ * into a second buffer (double buffering, buffers reused: no allocation per chunk). The unread tail
+ * of the previous chunk is copied into the head room in front of the new data.
+ */
 export class PlainSource implements ChunkSource {
   readonly compressed = false;
   private pos = 0;
+  private bufs: Buffer[] = [Buffer.allocUnsafe(HEAD_ROOM + CHUNK_SIZE), Buffer.allocUnsafe(HEAD_ROOM + CHUNK_SIZE)];
+  private next = 0;
+  private pending: Promise<number> | null = null;
   private constructor(private readonly fh: FileHandle) {}
 
   static async open(path: string, startOffset = 0): Promise<PlainSource> {
@@ -30,17 +41,46 @@ export class PlainSource implements ChunkSource {
     return s;
   }
 
+  private readAhead(): void {
+    const buf = this.bufs[this.next];
+    const at = this.pos;
+    this.pending = this.fh.read(buf, HEAD_ROOM, CHUNK_SIZE, at).then(({ bytesRead }) => bytesRead);
+    this.pos += CHUNK_SIZE;
+  }
+
   async refill(keep: Buffer): Promise<Buffer | null> {
-    const size = Math.max(CHUNK_SIZE, keep.length * 2);
-    const buf = Buffer.allocUnsafe(size);
-    keep.copy(buf, 0);
-    const { bytesRead } = await this.fh.read(buf, keep.length, size - keep.length, this.pos);
-    if (bytesRead === 0) return null;
-    this.pos += bytesRead;
-    return buf.subarray(0, keep.length + bytesRead);
+    if (keep.length > HEAD_ROOM) {
+      // a record larger than the head room: plain read into a fresh buffer
+      if (this.pending) {
+        await this.pending; // let the outstanding read finish, then re-read from the right place
+        this.pos -= CHUNK_SIZE;
+        this.pending = null;
+      }
+      const size = keep.length + CHUNK_SIZE;
+      const buf = Buffer.allocUnsafe(size);
+      keep.copy(buf, 0);
+      const { bytesRead } = await this.fh.read(buf, keep.length, CHUNK_SIZE, this.pos);
+      if (bytesRead === 0) return null;
+      this.pos += bytesRead;
+      return buf.subarray(0, keep.length + bytesRead);
+    }
+    if (!this.pending) this.readAhead();
+    const n = await this.pending!;
+    this.pending = null;
+    const buf = this.bufs[this.next];
+    if (n < CHUNK_SIZE) this.pos -= CHUNK_SIZE - n;
+    if (n === 0) return null;
+    // `keep` lives in the other buffer (the one being parsed), so copying is safe
+    keep.copy(buf, HEAD_ROOM - keep.length);
+    const out = buf.subarray(HEAD_ROOM - keep.length, HEAD_ROOM + n);
+    // start reading the following chunk into the other buffer; its contents are no longer needed
+    this.next ^= 1;
+    if (n === CHUNK_SIZE) this.readAhead();
+    return out;
   }
 
   async close(): Promise<void> {
+    if (this.pending) await this.pending.catch(() => 0);
     await this.fh.close();
   }
 }

@@ -47,7 +47,11 @@ export class ColumnBatch {
         (c as Float64Array)[r] = t ? t.sec : NaN;
         this.nanos[i]![r] = t ? t.ns : 0;
       } else if (f.kind === 'bool') (c as Uint8Array)[r] = v ? 1 : 0;
-      else (c as Float64Array | Uint32Array)[r] = v === undefined || v === null ? NaN : Number(v);
+      else if (f.kind === 'enum') {
+        const k = typeof v === 'number' ? v : f.values!.indexOf(String(v));
+        if (k < 0) throw new Error(`${this.table.name}.${f.name}: '${String(v)}' is not one of ${f.values!.join(', ')}`);
+        (c as Uint8Array)[r] = k;
+      } else (c as Float64Array | Uint32Array)[r] = v === undefined || v === null ? NaN : Number(v);
     });
     this.rows++;
   }
@@ -55,10 +59,44 @@ export class ColumnBatch {
   clear(): void {
     this.rows = 0;
   }
+
+  /**
+   * Hands the batch's columns over as a message for another thread (typed arrays are transferred,
+   * not copied) and gives this batch fresh, empty columns.
+   */
+  detach(): { msg: BatchMessage; transfer: ArrayBuffer[] } {
+    const n = this.rows;
+    const msg: BatchMessage = { table: this.table.name, rows: n, cols: this.cols.slice(), nanos: this.nanos.slice() };
+    const transfer: ArrayBuffer[] = [];
+    for (const c of this.cols) if (!Array.isArray(c)) transfer.push((c as Uint8Array).buffer as ArrayBuffer);
+    for (const c of this.nanos) if (c) transfer.push(c.buffer as ArrayBuffer);
+    this.table.fields.forEach((f, i) => {
+      this.cols[i] = makeColumn(f, this.capacity);
+      if (this.nanos[i]) this.nanos[i] = new Uint32Array(this.capacity);
+      if (f.kind === 'str') (msg.cols[i] as (string | null)[]).length = n;
+    });
+    this.rows = 0;
+    return { msg, transfer };
+  }
+
+  /** Rebuilds a batch from a message made by `detach()`. */
+  static fromMessage(table: TableDef, m: BatchMessage): ColumnBatch {
+    const b = Object.create(ColumnBatch.prototype) as ColumnBatch;
+    Object.assign(b, { table, capacity: m.rows, rows: m.rows, cols: m.cols, nanos: m.nanos, index: new Map() });
+    return b;
+  }
+}
+
+export interface BatchMessage {
+  table: string;
+  rows: number;
+  cols: Column[];
+  nanos: (Uint32Array | null)[];
 }
 
 function makeColumn(f: FieldDef, n: number): Column {
   if (f.kind === 'str') return new Array<string | null>(n).fill(null);
+  if (f.kind === 'enum') return new Uint8Array(n);
   if (f.nullable || f.kind === 'u64' || f.kind === 'i64' || f.kind === 'f64' || f.kind === 'ts') return new Float64Array(n);
   switch (f.kind) {
     case 'u8':

@@ -20,14 +20,24 @@ import {
   TIMESTAMP_NS,
   BOOLEAN,
   VARCHAR,
+  ENUM8,
 } from '@duckdb/node-api';
-import { TABLES, createTableSql, commentSql, type FieldKind, type TableDef } from '../../common/fields.js';
+import bindings from '@duckdb/node-bindings';
+import { TABLES, createTableSql, commentSql, type FieldDef, type FieldKind, type TableDef } from '../../common/fields.js';
 import type { ColumnBatch } from './batch.js';
 
 export const CASE_DB = 'case.duckdb';
 export const SCHEMA_VERSION = 1;
+/** Rows per DuckDB data chunk (DuckDB's standard vector size). */
+const CHUNK_ROWS = 2048;
 
-const TYPE_OF: Record<FieldKind, DuckDBType> = {
+const WIDTH: Record<FieldKind, 1 | 2 | 4 | 8> = { u8: 1, bool: 1, enum: 1, u16: 2, u32: 4, u64: 8, i64: 8, f64: 8, ts: 8, str: 8 };
+
+function typeOf(f: FieldDef): DuckDBType {
+  return f.kind === 'enum' ? ENUM8(f.values!) : TYPE_OF[f.kind];
+}
+
+const TYPE_OF: Record<Exclude<FieldKind, 'enum'>, DuckDBType> = {
   u8: UTINYINT,
   u16: USMALLINT,
   u32: UINTEGER,
@@ -38,12 +48,6 @@ const TYPE_OF: Record<FieldKind, DuckDBType> = {
   bool: BOOLEAN,
   str: VARCHAR,
 };
-
-interface RawVector {
-  items: ArrayLike<unknown> & { buffer: ArrayBufferLike; byteOffset: number; length: number };
-  setItem(i: number, v: unknown): void;
-  flush(): void;
-}
 
 /** Writes a non-negative integer below 2^53 as a 64-bit little-endian value into two 32-bit slots. */
 function put64(w: Uint32Array, i: number, x: number): void {
@@ -69,6 +73,17 @@ export function putTsNs(w: Uint32Array, i: number, sec: number, ns: number): voi
 export class CaseStore {
   private readonly appenders = new Map<string, DuckDBAppender>();
   private readonly types = new Map<string, DuckDBType[]>();
+  private readonly chunks = new Map<string, bindings.DataChunk>();
+  /** Scratch buffer for one column of one chunk (2048 x 8 bytes) and its views by value width. */
+  private readonly scratch = new ArrayBuffer(CHUNK_ROWS * 8);
+  private readonly scratch32 = new Uint32Array(this.scratch);
+  private readonly views: Record<number, Uint8Array | Uint16Array | Uint32Array | Float64Array> = {
+    1: new Uint8Array(this.scratch),
+    2: new Uint16Array(this.scratch),
+    4: new Uint32Array(this.scratch),
+    8: new Float64Array(this.scratch),
+  };
+  private readonly validity = new Uint8Array(CHUNK_ROWS / 8);
   private closed = false;
 
   private constructor(
@@ -148,7 +163,7 @@ export class CaseStore {
       this.appenders.set(t.name, a);
       this.types.set(
         t.name,
-        t.fields.map((f) => TYPE_OF[f.kind]),
+        t.fields.map((f) => typeOf(f)),
       );
     }
     return a;
@@ -175,51 +190,88 @@ export class CaseStore {
   }
 
   private appendSync(ap: DuckDBAppender, b: ColumnBatch): void {
-    const n = b.rows;
-    const chunk = DuckDBDataChunk.create(this.types.get(b.table.name)!, n);
+    for (let start = 0; start < b.rows; start += CHUNK_ROWS) this.appendWindow(ap, b, start, Math.min(CHUNK_ROWS, b.rows - start));
+    b.clear();
+  }
+
+  /**
+   * Appends rows [start, start + n) of a batch as one DuckDB data chunk. Values are copied from the
+   * batch's typed arrays into the chunk's vectors with one native call per column (strings: one per
+   * value); NULLs are written as a validity bitmap. The chunk is reused per table.
+   */
+  private appendWindow(ap: DuckDBAppender, b: ColumnBatch, start: number, n: number): void {
+    const name = b.table.name;
+    let raw = this.chunks.get(name);
+    if (!raw) {
+      raw = bindings.create_data_chunk(this.types.get(name)!.map((t) => t.toLogicalType().logical_type));
+      this.chunks.set(name, raw);
+    }
+    bindings.data_chunk_reset(raw);
+    bindings.data_chunk_set_size(raw, n);
     const fields = b.table.fields;
+    const scratch = this.scratch;
+    const w32 = this.scratch32;
+    const valid = this.validity;
     for (let c = 0; c < fields.length; c++) {
       const f = fields[c];
-      const vec = chunk.getColumnVector(c) as unknown as RawVector;
+      const vec = bindings.data_chunk_get_vector(raw, c);
       const src = b.cols[c];
+      let nulls = 0;
       if (f.kind === 'str') {
         const s = src as (string | null)[];
-        for (let i = 0; i < n; i++) vec.setItem(i, s[i]);
-        vec.flush();
-        continue;
-      }
-      const items = vec.items;
-      const nullable = f.nullable === true;
-      if (f.kind === 'u64' || f.kind === 'i64' || f.kind === 'ts') {
-        const w = new Uint32Array(items.buffer, items.byteOffset, n * 2);
+        for (let i = 0; i < n; i++) {
+          const v = s[start + i];
+          if (v === null || v === undefined) {
+            if (nulls++ === 0) valid.fill(0xff);
+            valid[i >> 3] &= ~(1 << (i & 7));
+          } else bindings.vector_assign_string_element(vec, i, v);
+        }
+      } else if (f.kind === 'u64' || f.kind === 'i64' || f.kind === 'ts') {
         const x = src as Float64Array;
         const ns = b.nanos[c];
         for (let i = 0; i < n; i++) {
-          const v = x[i];
+          const v = x[start + i];
           if (v !== v) {
-            w[2 * i] = 0;
-            w[2 * i + 1] = 0;
-          } else if (ns) putTsNs(w, i, v, ns[i]);
+            w32[2 * i] = 0;
+            w32[2 * i + 1] = 0;
+            if (nulls++ === 0) valid.fill(0xff);
+            valid[i >> 3] &= ~(1 << (i & 7));
+          } else if (ns) putTsNs(w32, i, v, ns[start + i]);
           else if (v < 0) {
-            // i64 negatives (rare): two's complement via BigInt
             const big = BigInt.asUintN(64, BigInt(Math.trunc(v)));
-            w[2 * i] = Number(big & 0xffffffffn);
-            w[2 * i + 1] = Number(big >> 32n);
-          } else put64(w, i, v);
+            w32[2 * i] = Number(big & 0xffffffffn);
+            w32[2 * i + 1] = Number(big >> 32n);
+          } else put64(w32, i, v);
         }
+        bindings.copy_data_to_vector(vec, 0, scratch, 0, n * 8);
       } else {
-        const t = items as unknown as { [i: number]: number };
+        const width = WIDTH[f.kind];
         const x = src as ArrayLike<number>;
-        for (let i = 0; i < n; i++) t[i] = x[i];
+        const view = this.views[width];
+        if (f.nullable) {
+          for (let i = 0; i < n; i++) {
+            const v = x[start + i];
+            if (v !== v) {
+              view[i] = 0;
+              if (nulls++ === 0) valid.fill(0xff);
+              valid[i >> 3] &= ~(1 << (i & 7));
+            } else view[i] = v;
+          }
+        } else if (x instanceof Float64Array && width !== 8) {
+          for (let i = 0; i < n; i++) view[i] = x[start + i];
+        } else if (width === 8) {
+          (view as Float64Array).set((x as Float64Array).subarray(start, start + n));
+        } else {
+          (view as Uint8Array).set((x as Uint8Array).subarray(start, start + n));
+        }
+        bindings.copy_data_to_vector(vec, 0, scratch, 0, n * width);
       }
-      if (nullable) {
-        const x = src as Float64Array;
-        for (let i = 0; i < n; i++) if (x[i] !== x[i]) vec.setItem(i, null);
+      if (nulls) {
+        bindings.vector_ensure_validity_writable(vec);
+        bindings.copy_data_to_vector_validity(vec, 0, valid.buffer, 0, Math.ceil(n / 64) * 8);
       }
-      vec.flush();
     }
-    ap.appendDataChunk(chunk);
-    b.clear();
+    ap.appendDataChunk(new DuckDBDataChunk(raw));
   }
 
   /** Flushes appenders so that everything appended is visible to queries. */

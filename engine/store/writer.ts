@@ -1,0 +1,150 @@
+/**
+ * Store writers: where ingest batches go. `WorkerStoreWriter` owns the case database on a worker
+ * thread, so DuckDB's appends and checkpoint run on the second core while the main thread decodes;
+ * `InProcessStoreWriter` does the same work on the calling thread (used when the compiled worker
+ * is not available). Both bound the memory held in flight.
+ */
+import { Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CaseStore } from './case-store.js';
+import type { ColumnBatch } from './batch.js';
+
+export interface StoreWriter {
+  /** Hands a batch over; the batch is emptied. */
+  write(b: ColumnBatch): void;
+  /** True when the caller should `await drain()` before producing more. */
+  readonly busy: boolean;
+  drain(): Promise<void>;
+  /** Flushes, checkpoints and closes the database. */
+  finish(): Promise<void>;
+}
+
+export class InProcessStoreWriter implements StoreWriter {
+  readonly busy = false;
+  private constructor(private readonly store: CaseStore) {}
+  static async open(dir: string): Promise<InProcessStoreWriter> {
+    const s = await CaseStore.openForWrite(dir);
+    await s.prepareAppenders();
+    return new InProcessStoreWriter(s);
+  }
+  write(b: ColumnBatch): void {
+    this.store.appendNow(b);
+  }
+  async drain(): Promise<void> {}
+  async finish(): Promise<void> {
+    try {
+      await this.store.checkpoint();
+    } finally {
+      await this.store.close();
+    }
+  }
+}
+
+/** Most batches in flight to the worker before the producer waits. */
+const MAX_IN_FLIGHT = 16;
+
+export class WorkerStoreWriter implements StoreWriter {
+  private inFlight = 0;
+  private error: Error | null = null;
+  private waiters: (() => void)[] = [];
+  private done: { resolve: () => void; reject: (e: Error) => void } | null = null;
+
+  private constructor(private readonly worker: Worker) {
+    worker.on('message', (m: { type: string; message?: string }) => {
+      if (m.type === 'ack') {
+        this.inFlight--;
+        this.wake();
+      } else if (m.type === 'error') {
+        this.fail(new Error(m.message));
+      } else if (m.type === 'finished') {
+        this.done?.resolve();
+      }
+    });
+    worker.on('error', (e) => this.fail(e));
+    worker.on('exit', (code) => {
+      if (code !== 0) this.fail(new Error(`store worker exited with code ${code}`));
+    });
+  }
+
+  private fail(e: Error): void {
+    if (!this.error) this.error = e;
+    this.wake();
+    this.done?.reject(this.error);
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  static workerPath(): string | null {
+    // compiled: dist/engine/store/writer.js -> dist/engine/store/store-worker.js
+    // from sources (tests): engine/store/writer.ts -> dist/engine/store/store-worker.js
+    const here = fileURLToPath(import.meta.url);
+    const d = dirname(here);
+    const candidates = [join(d, 'store-worker.js')];
+    if (!here.includes(`${sep}dist${sep}`)) candidates.push(join(d, '..', '..', 'dist', 'engine', 'store', 'store-worker.js'));
+    return candidates.find((c) => existsSync(c)) ?? null;
+  }
+
+  static async open(dir: string): Promise<WorkerStoreWriter> {
+    const path = WorkerStoreWriter.workerPath();
+    if (!path) throw new Error('store worker not built (run npm run build)');
+    const worker = new Worker(path, { workerData: { dir } });
+    const w = new WorkerStoreWriter(worker);
+    await new Promise<void>((res, rej) => {
+      const onMsg = (m: { type: string; message?: string }) => {
+        if (m.type === 'ready') {
+          worker.off('message', onMsg);
+          res();
+        } else if (m.type === 'error') {
+          worker.off('message', onMsg);
+          rej(new Error(m.message));
+        }
+      };
+      worker.on('message', onMsg);
+      worker.once('error', rej);
+    });
+    return w;
+  }
+
+  get busy(): boolean {
+    return this.inFlight >= MAX_IN_FLIGHT;
+  }
+
+  write(b: ColumnBatch): void {
+    if (this.error) throw this.error;
+    if (b.rows === 0) return;
+    const { msg, transfer } = b.detach();
+    this.inFlight++;
+    this.worker.postMessage({ type: 'batch', batch: msg }, transfer);
+  }
+
+  async drain(): Promise<void> {
+    while (this.inFlight >= MAX_IN_FLIGHT && !this.error) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.error) throw this.error;
+  }
+
+  async finish(): Promise<void> {
+    if (this.error) {
+      await this.worker.terminate();
+      throw this.error;
+    }
+    const p = new Promise<void>((resolve, reject) => (this.done = { resolve, reject }));
+    this.worker.postMessage({ type: 'finish' });
+    try {
+      await p;
+    } finally {
+      await this.worker.terminate();
+    }
+  }
+}
+
+/** The worker writer when the compiled worker exists, else the in-process one. */
+export async function openStoreWriter(dir: string): Promise<StoreWriter> {
+  if (WorkerStoreWriter.workerPath()) return WorkerStoreWriter.open(dir);
+  return InProcessStoreWriter.open(dir);
+}
