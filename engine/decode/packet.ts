@@ -61,8 +61,19 @@ export class Decoded {
   sport = 0;
   dport = 0;
   tcpFlags = 0;
-  seq = 0;
-  ack = 0;
+  /**
+   * Sequence and acknowledgement numbers as signed 32-bit values: unsigned values above 2^31 are
+   * not small integers in V8, and storing one in an object field allocates a heap number per
+   * packet. Use the unsigned getters `seq` and `ack`.
+   */
+  seqI = 0;
+  ackI = 0;
+  get seq(): number {
+    return this.seqI >>> 0;
+  }
+  get ack(): number {
+    return this.ackI >>> 0;
+  }
   win = 0;
   tcpHdrLen = 0;
   /** Payload bytes per the headers (IP length minus headers), even when the capture is cut short. */
@@ -73,7 +84,9 @@ export class Decoded {
   mss = -1;
   wscale = -1;
   sackOk = false;
-  tsVal = -1;
+  /** TCP timestamp value as a signed 32-bit number (see seqI); -1 also when absent (check hasTsOpt). */
+  tsValI = -1;
+  hasTsOpt = false;
   icmpType = -1;
   icmpCode = -1;
   /** Anomalies of this packet (usually none). */
@@ -101,12 +114,16 @@ export class Decoded {
     this.mss = -1;
     this.wscale = -1;
     this.sackOk = false;
-    this.tsVal = -1;
+    this.tsValI = -1;
+    this.hasTsOpt = false;
     if (this.anomalies.length) {
       this.anomalies.length = 0;
       this.details.length = 0;
     }
   }
+
+  /** `anomaly` bound to this object, created once (a closure made per packet would allocate). */
+  readonly onAnomaly = (name: AnomalyName, detail: string): void => this.anomaly(name, detail);
 
   anomaly(name: AnomalyName, detail = ''): void {
     if (this.anomalies.length < 16) {
@@ -379,9 +396,7 @@ function ip4(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, 
     d.fragHeld = true;
     if (availL4 < total - ihl) return true; // incomplete fragment capture: cannot reassemble
     const key = `4${b.toString('latin1', p + 12, p + 20)}${b.readUInt16BE(p + 4)}/${proto}`;
-    const r = ctx.frag.add(key, fragOff, more, b.subarray(p + ihl, p + ihl + availL4), fragOff === 0 ? b.subarray(p, p + ihl) : null, ctx.now, (n, det) =>
-      d.anomaly(n, det),
-    );
+    const r = ctx.frag.add(key, fragOff, more, b.subarray(p + ihl, p + ihl + availL4), fragOff === 0 ? b.subarray(p, p + ihl) : null, ctx.now, d.onAnomaly);
     if (!r) return true;
     d.fragHeld = false;
     // addresses stay valid in this packet's buffer (same for all fragments)
@@ -455,9 +470,7 @@ function ip6(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, 
     const plAvail = dataEnd - q;
     if (p + 40 + plen > end) return true;
     const key = `6${b.toString('latin1', p + 8, p + 40)}${fragId}`;
-    const r = ctx.frag.add(key, fragOff, more, b.subarray(q, q + plAvail), fragOff === 0 ? b.subarray(p, q) : null, ctx.now, (nm, det) =>
-      d.anomaly(nm, det),
-    );
+    const r = ctx.frag.add(key, fragOff, more, b.subarray(q, q + plAvail), fragOff === 0 ? b.subarray(p, q) : null, ctx.now, d.onAnomaly);
     if (!r) return true;
     d.fragHeld = false;
     d.ipLen = q - p + r.payload.length;
@@ -561,8 +574,8 @@ function tcp(b: Buffer, p: number, avail: number, l4Len: number, d: Decoded, sna
       // ports, sequence numbers and flags are still usable (snaplen cut inside the header)
       d.sport = b.readUInt16BE(p);
       d.dport = b.readUInt16BE(p + 2);
-      d.seq = b.readUInt32BE(p + 4);
-      d.ack = b.readUInt32BE(p + 8);
+      d.seqI = b.readInt32BE(p + 4);
+      d.ackI = b.readInt32BE(p + 8);
       d.tcpFlags = b[p + 13];
       d.hasL4 = true;
       d.tcpHdrLen = 20;
@@ -572,8 +585,8 @@ function tcp(b: Buffer, p: number, avail: number, l4Len: number, d: Decoded, sna
   }
   d.sport = b.readUInt16BE(p);
   d.dport = b.readUInt16BE(p + 2);
-  d.seq = b.readUInt32BE(p + 4);
-  d.ack = b.readUInt32BE(p + 8);
+  d.seqI = b.readInt32BE(p + 4);
+  d.ackI = b.readInt32BE(p + 8);
   const off = (b[p + 12] >> 4) * 4;
   d.tcpFlags = b[p + 13];
   d.win = b.readUInt16BE(p + 14);
@@ -623,7 +636,10 @@ function tcpOptions(b: Buffer, p: number, end: number, d: Decoded): void {
     if (kind === 2 && len === 4) d.mss = b.readUInt16BE(p + 2);
     else if (kind === 3 && len === 3) d.wscale = b[p + 2];
     else if (kind === 4) d.sackOk = true;
-    else if (kind === 8 && len === 10) d.tsVal = b.readUInt32BE(p + 2);
+    else if (kind === 8 && len === 10) {
+      d.tsValI = b.readInt32BE(p + 2);
+      d.hasTsOpt = true;
+    }
     p += len;
   }
 }

@@ -110,7 +110,24 @@ export interface FlowRecord {
 
 /** Kept for callers that name the record type `Flow`. */
 export type Flow = FlowRecord;
-export type FlowSink = (f: FlowRecord) => void;
+
+/**
+ * A sink that reads a finished flow straight from the tracker's columns (no record object): the
+ * ingest path. `s` is valid only during the call.
+ */
+export interface FlowColumnSink {
+  writeFlow(t: FlowTracker, s: number, endReason: string): void;
+}
+export type FlowSink = ((f: FlowRecord) => void) | FlowColumnSink;
+
+/** MAC text from its 48-bit number (NaN: none). */
+export function macText(m: number): string | null {
+  if (m !== m) return null;
+  const b = Buffer.alloc(6);
+  b.writeUInt16BE(Math.floor(m / 4294967296), 0);
+  b.writeUInt32BE(m % 4294967296, 2);
+  return formatMac(b, 0);
+}
 
 const FP = 8; // first payload sizes kept per flow
 const KEY_WORDS = 10;
@@ -126,15 +143,18 @@ export class FlowTracker {
   private table = new Int32Array(0);
   private mask = 0;
   /** 10 key words per slot: [proto|flags, addrA (4 words), addrB (4 words), ports]. */
-  private keyWords = new Uint32Array(0);
+  keyWords = new Uint32Array(0);
   private readonly k = new Uint32Array(KEY_WORDS);
   /** Live slots in creation order (for eviction of the oldest), with lazy deletion. */
   private order: number[] = [];
   private orderHead = 0;
   private created = new Float64Array(0);
   private nextId: number;
-  private lastSweep = -Infinity;
-  private now = -Infinity;
+  /**
+   * [latest packet time, time of the last sweep, "now" for expired()/stats()]: doubles live in a
+   * typed array because passing or storing them elsewhere allocates a heap number each time.
+   */
+  private readonly clock = new Float64Array([-Infinity, -Infinity, 0]);
   flowsCreated = 0;
   evicted = 0;
 
@@ -143,65 +163,66 @@ export class FlowTracker {
   private free: number[] = [];
   private used = 0;
   /** LIVE for slots holding a flow. */
-  private keys: number[] = [];
-  private history: string[] = [];
-  private origH: string[] = [];
-  private respH: string[] = [];
-  private id = new Uint32Array(0);
-  private evidence = new Uint16Array(0);
-  private firstPkt = new Uint32Array(0);
-  private ipProto = new Uint8Array(0);
-  private ipVer = new Uint8Array(0);
-  private origP = new Uint16Array(0);
-  private respP = new Uint16Array(0);
+  keys: number[] = [];
+  history: string[] = [];
+  origH: string[] = [];
+  respH: string[] = [];
+  id = new Uint32Array(0);
+  evidence = new Uint16Array(0);
+  firstPkt = new Uint32Array(0);
+  ipProto = new Uint8Array(0);
+  ipVer = new Uint8Array(0);
+  origP = new Uint16Array(0);
+  respP = new Uint16Array(0);
   /** Which endpoint sub-slot (0/1) is the originator now; flips toggle it. */
-  private oSub = new Uint8Array(0);
-  private origIsA = new Uint8Array(0);
-  private seenO = new Uint8Array(0);
-  private seenR = new Uint8Array(0);
-  private closeComplete = new Uint8Array(0);
-  private estTimer = new Uint8Array(0);
-  private startSec = new Float64Array(0);
-  private startNs = new Uint32Array(0);
-  private lastSec = new Float64Array(0);
-  private lastNs = new Uint32Array(0);
-  private vlan = new Int32Array(0);
-  private innerVlan = new Int32Array(0);
+  oSub = new Uint8Array(0);
+  origIsA = new Uint8Array(0);
+  seenO = new Uint8Array(0);
+  seenR = new Uint8Array(0);
+  closeComplete = new Uint8Array(0);
+  estTimer = new Uint8Array(0);
+  startSec = new Float64Array(0);
+  startNs = new Uint32Array(0);
+  lastSec = new Float64Array(0);
+  lastNs = new Uint32Array(0);
+  vlan = new Int32Array(0);
+  innerVlan = new Int32Array(0);
   /** syn, fin, rst, psh, ack, urg counts: 6 per slot. */
-  private flagCounts = new Uint32Array(0);
-  private fpCount = new Uint8Array(0);
-  private fp = new Int32Array(0);
+  flagCounts = new Uint32Array(0);
+  fpCount = new Uint8Array(0);
+  fp = new Int32Array(0);
   // ---- per-endpoint columns (2 * slot + sub) ----
-  private eState = new Uint8Array(0);
-  private ePrev = new Uint8Array(0);
-  private eDidClose = new Uint8Array(0);
-  private ePkts = new Float64Array(0);
-  private eIpBytes = new Float64Array(0);
-  private eBytes = new Float64Array(0);
-  private eStartAbs = new Uint32Array(0);
-  private eLastAbs = new Uint32Array(0);
-  private eAckAbs = new Uint32Array(0);
-  private eLastRel = new Float64Array(0);
-  private eAckRel = new Float64Array(0);
-  private eFinCount = new Uint32Array(0);
-  private eHistSyn = new Float64Array(0);
-  private eHistFin = new Float64Array(0);
-  private eHistRst = new Float64Array(0);
-  private eTCount = new Uint32Array(0);
-  private eTThresh = new Uint32Array(0);
-  private eWCount = new Uint32Array(0);
-  private eWThresh = new Uint32Array(0);
-  private eLenMin = new Float64Array(0);
-  private eLenMax = new Float64Array(0);
-  private eLenMean = new Float64Array(0);
-  private eLenM2 = new Float64Array(0);
-  private eLastTs = new Float64Array(0);
-  private eIatN = new Float64Array(0);
-  private eIatMin = new Float64Array(0);
-  private eIatMax = new Float64Array(0);
-  private eIatMean = new Float64Array(0);
-  private eIatM2 = new Float64Array(0);
-  private eMac: (string | null)[] = [];
+  eState = new Uint8Array(0);
+  ePrev = new Uint8Array(0);
+  eDidClose = new Uint8Array(0);
+  ePkts = new Float64Array(0);
+  eIpBytes = new Float64Array(0);
+  eBytes = new Float64Array(0);
+  eStartAbs = new Uint32Array(0);
+  eLastAbs = new Uint32Array(0);
+  eAckAbs = new Uint32Array(0);
+  eLastRel = new Float64Array(0);
+  eAckRel = new Float64Array(0);
+  eFinCount = new Uint32Array(0);
+  eHistSyn = new Float64Array(0);
+  eHistFin = new Float64Array(0);
+  eHistRst = new Float64Array(0);
+  eTCount = new Uint32Array(0);
+  eTThresh = new Uint32Array(0);
+  eWCount = new Uint32Array(0);
+  eWThresh = new Uint32Array(0);
+  eLenMin = new Float64Array(0);
+  eLenMax = new Float64Array(0);
+  eLenMean = new Float64Array(0);
+  eLenM2 = new Float64Array(0);
+  eLastTs = new Float64Array(0);
+  eIatN = new Float64Array(0);
+  eIatMin = new Float64Array(0);
+  eIatMax = new Float64Array(0);
+  eIatMean = new Float64Array(0);
+  eIatM2 = new Float64Array(0);
+  /** Source MAC of the endpoint's first packet as a 48-bit number, NaN when none. */
+  eMac = new Float64Array(0);
 
   constructor(
     private readonly sink: FlowSink,
@@ -223,7 +244,8 @@ export class FlowTracker {
       h ^= h >>> 15;
     }
     h = Math.imul(h, 0x2c1b3c6d);
-    return (h ^ (h >>> 12)) >>> 0;
+    // a signed 32-bit result stays a small integer (an unsigned one above 2^31 would be boxed)
+    return h ^ (h >>> 12);
   }
 
   private keyEquals(s: number): boolean {
@@ -358,6 +380,7 @@ export class FlowTracker {
     this.eIatMax = g(this.eIatMax, 2);
     this.eIatMean = g(this.eIatMean, 2);
     this.eIatM2 = g(this.eIatM2, 2);
+    this.eMac = g(this.eMac, 2);
     this.keyWords = g(this.keyWords, KEY_WORDS);
     this.created = g(this.created);
     for (let s = n - 1; s >= old; s--) {
@@ -412,7 +435,7 @@ export class FlowTracker {
       this.eIatMax[e] = 0;
       this.eIatMean[e] = 0;
       this.eIatM2[e] = 0;
-      this.eMac[e] = null;
+      this.eMac[e] = NaN;
     }
     return s;
   }
@@ -423,9 +446,11 @@ export class FlowTracker {
    */
   packet(d: Decoded, tsSec: number, tsNs: number, evidenceId: number, packetNo: number, linkBuf: Buffer | null): number {
     if (d.ipVersion === 0 || d.fragHeld) return 0;
+    const clock = this.clock;
     const ts = tsSec + tsNs / 1e9;
-    if (ts > this.now) this.now = ts;
-    if (this.now - this.lastSweep >= 5) this.sweep(this.now);
+    if (ts > clock[0]) clock[0] = ts;
+    if (clock[0] - clock[1] >= 5) this.sweep(clock[0]);
+    clock[2] = ts;
     const proto = d.proto;
     let sp = 0;
     let dp = 0;
@@ -471,7 +496,7 @@ export class FlowTracker {
     }
     let s = this.lookup();
     if (s >= 0) {
-      const why = this.expired(s, ts);
+      const why = this.expired(s);
       if (why) {
         this.end(s, why);
         s = -1;
@@ -505,10 +530,13 @@ export class FlowTracker {
     }
     const isOrig = fwd === (this.origIsA[s] === 1);
     const e = 2 * s + (isOrig ? this.oSub[s] : 1 - this.oSub[s]);
-    if (this.eMac[e] === null && linkBuf !== null && d.macOff >= 0) this.eMac[e] = formatMac(linkBuf, d.macOff + 6);
+    if (d.macOff >= 0 && linkBuf !== null && this.eMac[e] !== this.eMac[e]) {
+      const m = d.macOff + 6;
+      this.eMac[e] = ((linkBuf[m] << 8) | linkBuf[m + 1]) * 4294967296 + linkBuf.readUInt32BE(m + 2);
+    }
     this.ePkts[e]++;
     this.eIpBytes[e] += d.ipLen;
-    this.stats(s, e, isOrig, d, ts);
+    this.stats(s, e, isOrig, d);
     if (proto === PROTO_TCP) {
       this.tcp(s, isOrig, d, tsSec, tsNs);
     } else {
@@ -564,7 +592,8 @@ export class FlowTracker {
     }
   }
 
-  private stats(s: number, e: number, isOrig: boolean, d: Decoded, ts: number): void {
+  private stats(s: number, e: number, isOrig: boolean, d: Decoded): void {
+    const ts = this.clock[2];
     const len = d.ipLen;
     if (len < this.eLenMin[e]) this.eLenMin[e] = len;
     if (len > this.eLenMax[e]) this.eLenMax[e] = len;
@@ -614,8 +643,9 @@ export class FlowTracker {
     }
   }
 
-  /** Why the flow has ended by time `now`, or '' when it is still live. */
-  private expired(s: number, now: number): string {
+  /** Why the flow has ended by time clock[2], or '' when it is still live. */
+  private expired(s: number): string {
+    const now = this.clock[2];
     const last = this.lastSec[s] + this.lastNs[s] / 1e9;
     if (now - last > this.inactivity(s)) return 'idle';
     if (this.ipProto[s] === PROTO_TCP) {
@@ -881,7 +911,7 @@ export class FlowTracker {
       iatMax: this.eIatMax[e],
       iatMean: this.eIatMean[e],
       iatM2: this.eIatM2[e],
-      mac: this.eMac[e],
+      mac: macText(this.eMac[e]),
     };
   }
 
@@ -938,10 +968,44 @@ export class FlowTracker {
   }
 
   private end(s: number, reason: string): void {
-    const rec = this.record(s, reason);
+    const sink = this.sink;
+    if (typeof sink === 'function') sink(this.record(s, reason));
+    else sink.writeFlow(this, s, reason);
     this.remove(s);
     this.release(s);
-    this.sink(rec);
+  }
+
+  /** Endpoint index of the originator of slot `s` (the responder is this ^ 1). */
+  origEndpoint(s: number): number {
+    return 2 * s + this.oSub[s];
+  }
+
+  origBytesOf(s: number): number {
+    const o = this.origEndpoint(s);
+    return this.ipProto[s] === PROTO_TCP ? this.tcpSize(o, o ^ 1) : this.eBytes[o];
+  }
+
+  respBytesOf(s: number): number {
+    const o = this.origEndpoint(s);
+    return this.ipProto[s] === PROTO_TCP ? this.tcpSize(o ^ 1, o) : this.eBytes[o ^ 1];
+  }
+
+  /** Zeek conn_state of slot `s` now. */
+  connStateOf(s: number): string {
+    const o = this.origEndpoint(s);
+    const p = this.ipProto[s];
+    if (p === PROTO_TCP) return tcpConnState(this.eState[o], this.eState[o ^ 1], this.tcpSize(o, o ^ 1), this.tcpSize(o ^ 1, o), this.history[s]);
+    if (p === PROTO_UDP) return udpConnState(this.ePkts[o] > 0, this.ePkts[o ^ 1] > 0);
+    return 'OTH';
+  }
+
+  /** Address words of the originator (orig = true) or responder of slot `s`: 1 word for IPv4, 4 for IPv6. */
+  addrWords(s: number, orig: boolean): Uint32Array {
+    const b = s * KEY_WORDS;
+    const a = (this.origIsA[s] === 1) === orig;
+    const v4 = this.ipVer[s] === 4;
+    if (v4) return this.keyWords.subarray(a ? b + 1 : b + 2, a ? b + 2 : b + 3);
+    return this.keyWords.subarray(a ? b + 1 : b + 5, a ? b + 5 : b + 9);
   }
 
   private release(s: number): void {
@@ -949,8 +1013,6 @@ export class FlowTracker {
     this.history[s] = '';
     this.origH[s] = '';
     this.respH[s] = '';
-    this.eMac[2 * s] = null;
-    this.eMac[2 * s + 1] = null;
     this.free.push(s);
     this.used--;
   }
@@ -977,12 +1039,13 @@ export class FlowTracker {
 
   /** Ends every flow whose timers have run out at packet time `now`. */
   sweep(now: number): void {
-    this.lastSweep = now;
+    this.clock[1] = now;
+    this.clock[2] = now;
     const live: number[] = [];
     for (let i = this.orderHead; i < this.order.length; i++) {
       const s = this.order[i];
       if (this.keys[s] !== LIVE) continue;
-      const why = this.expired(s, now);
+      const why = this.expired(s);
       if (why) this.end(s, why);
     }
     // rebuild the creation order without ended slots (a reused slot keeps its newer position)

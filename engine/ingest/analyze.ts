@@ -5,17 +5,16 @@
  */
 import { statSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CONN_STATE_VALUES, END_REASON_VALUES, PROTO_VALUES, ANOMALIES, EVIDENCE, FLOWS, INTERFACES, NAME_RESOLUTION, PACKET_COMMENTS, PACKETS } from '../../common/fields.js';
+import { ANOMALIES, EVIDENCE, INTERFACES, NAME_RESOLUTION, PACKET_COMMENTS, PACKETS } from '../../common/fields.js';
 import { anomalyLayer, type AnomalyName } from '../../common/anomalies.js';
 import { openCapture, NotACaptureError } from '../readers/open.js';
 import type { FramedReader, RawPacket } from '../readers/reader.js';
 import { linkTypeName } from '../readers/linktypes.js';
 import { Decoded, decodePacket, type DecodeContext } from '../decode/packet.js';
 import { Reassembler } from '../decode/frag.js';
-import { FlowTracker, DEFAULT_FLOW_CONFIG, type Flow, type FlowConfig } from '../flows/tracker.js';
-import { flowUid } from '../flows/connstate.js';
-import { CaseStore } from '../store/case-store.js';
-import { InProcessStoreWriter, openStoreWriter, type StoreWriter } from '../store/writer.js';
+import { FlowTracker, DEFAULT_FLOW_CONFIG, type FlowConfig } from '../flows/tracker.js';
+import { InProcessStoreWriter, openStoreWriter, type StoreWriter } from './writer.js';
+import { FLOWS_WIRE, FlowColumnWriter } from './flow-rows.js';
 import { ColumnBatch } from '../store/batch.js';
 import { sha256File } from './hash.js';
 
@@ -84,25 +83,23 @@ function tsLess(aSec: number, aNs: number, bSec: number, bNs: number): boolean {
   return aSec < bSec || (aSec === bSec && aNs < bNs);
 }
 
+/** Where an ingest spent its wall time (printed with INSTACAP_TRACE=1). */
+const trace = { loopMs: 0, drainMs: 0, hashWaitMs: 0, finishMs: 0 };
+
 export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeResult> {
   const t0 = performance.now();
   const errors: { path: string; message: string }[] = [];
-  // read what the case already holds, then hand the database to the writer
-  const meta = await CaseStore.openForWrite(opts.caseDir);
-  let salt: number, nextEvidence: number, firstFlow: number;
-  try {
-    salt = Number(await meta.meta('uid_salt'));
-    nextEvidence = (await meta.maxOf('evidence', 'evidence_id')) + 1;
-    firstFlow = (await meta.maxOf('flows', 'flow_id')) + 1;
-  } finally {
-    await meta.close();
-  }
+  // the writer owns the database for the whole ingest and tells what the case already holds
   const writer = opts.inProcessStore ? await InProcessStoreWriter.open(opts.caseDir) : await openStoreWriter(opts.caseDir);
+  const { salt, nextEvidenceId, firstFlowId } = writer.meta;
   let finished = false;
   try {
-    const r = await run(writer, opts, errors, t0, salt, nextEvidence, firstFlow);
+    const r = await run(writer, opts, errors, t0, salt, nextEvidenceId, firstFlowId);
     finished = true;
+    const tf = performance.now();
     await writer.finish();
+    trace.finishMs = performance.now() - tf;
+    if (process.env.INSTACAP_TRACE) process.stderr.write(`trace: ${JSON.stringify(trace)}\n`);
     r.elapsed_sec = (performance.now() - t0) / 1000;
     return r;
   } finally {
@@ -157,7 +154,7 @@ async function run(
   }
 
   const packets = new ColumnBatch(PACKETS, 16384);
-  const flows = new ColumnBatch(FLOWS);
+  const flows = new ColumnBatch(FLOWS_WIRE, 8192);
   const anomalies = new ColumnBatch(ANOMALIES);
   const comments = new ColumnBatch(PACKET_COMMENTS);
   const ci = {
@@ -204,17 +201,11 @@ async function run(
     writer.write(b);
     if (b === packets) bindPackets();
   };
-  let totalFlows = 0;
   let totalAnomalies = 0;
 
   const flowCfg: FlowConfig = { ...DEFAULT_FLOW_CONFIG, ...opts.flowConfig };
-  const flowWriter = new FlowRowWriter(flows, salt);
-  const writeFlow = (f: Flow) => {
-    totalFlows++;
-    flowWriter.write(f);
-    if (flows.full) flush(flows);
-  };
-  const tracker = new FlowTracker(writeFlow, firstFlow, flowCfg);
+  const flowWriter = new FlowColumnWriter(flows, flush);
+  const tracker = new FlowTracker(flowWriter, firstFlow, flowCfg);
 
   const addAnomaly = (ev: number, packetNo: number, offset: number, sec: number, ns: number, name: AnomalyName, detail: string, flowId: number) => {
     totalAnomalies++;
@@ -273,7 +264,7 @@ async function run(
       inp.lastSec = sec;
       inp.lastNs = ns;
     }
-    ctx.now = sec + ns / 1e9;
+    ctx.now = sec; // whole seconds: enough for fragment timeouts, and a small integer (no allocation)
     let flowId = 0;
     if (decodePacket(pk, d, ctx)) {
       flowId = tracker.packet(d, sec, ns, ev, pk.packetNo, pk.buf);
@@ -337,7 +328,11 @@ async function run(
       handle(best, p);
       if (++sinceCheck >= 8192) {
         sinceCheck = 0;
-        if (writer.busy) await writer.drain();
+        if (writer.busy) {
+          const tw = performance.now();
+          await writer.drain();
+          trace.drainMs += performance.now() - tw;
+        }
         if (opts.signal?.aborted) {
           aborted = true;
           break;
@@ -360,6 +355,7 @@ async function run(
     live = live.filter((i) => i.head !== null);
   }
 
+  trace.loopMs = performance.now() - t0;
   tracker.finish();
   ctx.frag.flush(fragAnomaly);
   for (const b of [packets, flows, anomalies, comments]) flush(b);
@@ -376,7 +372,9 @@ async function run(
       inp.anomalies++;
       addAnomaly(inp.id, is.packetNo, is.offset, NaN, 0, is.name, `${inp.path}: ${is.detail}`, 0);
     }
+    const th = performance.now();
     const h = await inp.hash;
+    trace.hashWaitMs += performance.now() - th;
     const sha = 'sha256' in h ? h.sha256 : null;
     if (!sha) errors.push({ path: inp.path, message: `${inp.path}: could not hash: ${(h as { error: string }).error}` });
     const partial = r.partial || (aborted && !r.done);
@@ -446,97 +444,8 @@ async function run(
     case_dir: resolve(opts.caseDir),
     evidence: summaries,
     errors,
-    totals: { packets: totalPackets, bytes: totalBytes, flows: totalFlows, anomalies: totalAnomalies },
+    totals: { packets: totalPackets, bytes: totalBytes, flows: flowWriter.count, anomalies: totalAnomalies },
     elapsed_sec: (performance.now() - t0) / 1000,
   };
 }
 
-function std(m2: number, n: number): number {
-  return n > 0 ? Math.sqrt(m2 / n) : NaN;
-}
-
-const PROTO_INDEX: Record<string, number> = Object.fromEntries(PROTO_VALUES.map((v, i) => [v, i]));
-const STATE_INDEX: Record<string, number> = Object.fromEntries(CONN_STATE_VALUES.map((v, i) => [v, i]));
-const END_INDEX: Record<string, number> = Object.fromEntries(END_REASON_VALUES.map((v, i) => [v, i]));
-
-/**
- * Writes finished flows straight into the columns of a FLOWS batch (no per-row object). Numeric
- * NULLs are NaN. Column positions are resolved once from the field registry.
- */
-export class FlowRowWriter {
-  private readonly c: Record<string, number> = {};
-  constructor(
-    private readonly b: ColumnBatch,
-    private readonly salt: number,
-  ) {
-    for (const f of FLOWS.fields) this.c[f.name] = b.col(f.name);
-  }
-
-  write(f: Flow): void {
-    const b = this.b;
-    const c = this.c;
-    const r = b.rows++;
-    const num = (name: string, v: number) => {
-      (b.cols[c[name]] as Float64Array)[r] = v;
-    };
-    const str = (name: string, v: string | null) => {
-      (b.cols[c[name]] as (string | null)[])[r] = v;
-    };
-    const o = f.o;
-    const p = f.r;
-    num('flow_id', f.id);
-    str('uid', flowUid(this.salt, f.id));
-    num('ts', f.startSec);
-    b.nanos[c.ts]![r] = f.startNs;
-    num('last_ts', f.lastSec);
-    b.nanos[c.last_ts]![r] = f.lastNs;
-    num('duration', Math.max(0, Math.round(f.duration * 1e9) / 1e9));
-    num('proto', PROTO_INDEX[f.proto]);
-    num('ip_proto', f.ipProto);
-    num('ip_version', f.ipVersion);
-    str('orig_h', f.origH);
-    num('orig_p', f.origP);
-    str('resp_h', f.respH);
-    num('resp_p', f.respP);
-    str('service', null);
-    num('orig_bytes', f.origBytes);
-    num('resp_bytes', f.respBytes);
-    num('conn_state', STATE_INDEX[f.connState]);
-    num('missed_bytes', 0);
-    str('history', f.history);
-    num('orig_pkts', o.pkts);
-    num('orig_ip_bytes', o.ipBytes);
-    num('resp_pkts', p.pkts);
-    num('resp_ip_bytes', p.ipBytes);
-    num('vlan', f.vlan >= 0 ? f.vlan : NaN);
-    num('inner_vlan', f.innerVlan >= 0 ? f.innerVlan : NaN);
-    str('orig_l2_addr', o.mac);
-    str('resp_l2_addr', p.mac);
-    num('evidence_id', f.evidenceId);
-    num('first_packet', f.firstPacket);
-    num('end_reason', END_INDEX[f.endReason]);
-    num('orig_len_min', o.pkts ? o.lenMin : NaN);
-    num('orig_len_max', o.pkts ? o.lenMax : NaN);
-    num('orig_len_mean', o.pkts ? o.lenMean : NaN);
-    num('orig_len_std', o.pkts ? std(o.lenM2, o.pkts) : NaN);
-    num('resp_len_min', p.pkts ? p.lenMin : NaN);
-    num('resp_len_max', p.pkts ? p.lenMax : NaN);
-    num('resp_len_mean', p.pkts ? p.lenMean : NaN);
-    num('resp_len_std', p.pkts ? std(p.lenM2, p.pkts) : NaN);
-    num('orig_iat_min', o.iatN ? o.iatMin : NaN);
-    num('orig_iat_max', o.iatN ? o.iatMax : NaN);
-    num('orig_iat_mean', o.iatN ? o.iatMean : NaN);
-    num('orig_iat_std', o.iatN ? std(o.iatM2, o.iatN) : NaN);
-    num('resp_iat_min', p.iatN ? p.iatMin : NaN);
-    num('resp_iat_max', p.iatN ? p.iatMax : NaN);
-    num('resp_iat_mean', p.iatN ? p.iatMean : NaN);
-    num('resp_iat_std', p.iatN ? std(p.iatM2, p.iatN) : NaN);
-    num('syn_count', f.synCount);
-    num('fin_count', f.finCount);
-    num('rst_count', f.rstCount);
-    num('psh_count', f.pshCount);
-    num('ack_count', f.ackCount);
-    num('urg_count', f.urgCount);
-    str('first_payloads', f.firstPayloads.join(','));
-  }
-}

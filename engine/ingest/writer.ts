@@ -8,10 +8,12 @@ import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CaseStore } from './case-store.js';
-import type { ColumnBatch } from './batch.js';
+import type { ColumnBatch } from '../store/batch.js';
+import { IngestSink, type CaseMeta } from './ingest-sink.js';
 
 export interface StoreWriter {
+  /** What the case held before this ingest (uid salt, next ids). */
+  readonly meta: CaseMeta;
   /** Hands a batch over; the batch is emptied. */
   write(b: ColumnBatch): void;
   /** True when the caller should `await drain()` before producing more. */
@@ -22,23 +24,37 @@ export interface StoreWriter {
 }
 
 export class InProcessStoreWriter implements StoreWriter {
-  readonly busy = false;
-  private constructor(private readonly store: CaseStore) {}
+  private pending: Promise<void> = Promise.resolve();
+  private error: Error | null = null;
+  private constructor(private readonly sink: IngestSink) {}
   static async open(dir: string): Promise<InProcessStoreWriter> {
-    const s = await CaseStore.openForWrite(dir);
-    await s.prepareAppenders();
-    return new InProcessStoreWriter(s);
+    return new InProcessStoreWriter(await IngestSink.open(dir));
+  }
+  get meta(): CaseMeta {
+    return this.sink.meta;
+  }
+  get busy(): boolean {
+    return true; // let the producer await each write's commit work
   }
   write(b: ColumnBatch): void {
-    this.store.appendNow(b);
+    if (this.error) throw this.error;
+    if (b.rows === 0) return;
+    const { msg } = b.detach();
+    this.pending = this.pending.then(() => this.sink.write(msg)).catch((e: Error) => {
+      this.error = e;
+    });
   }
-  async drain(): Promise<void> {}
+  async drain(): Promise<void> {
+    await this.pending;
+    if (this.error) throw this.error;
+  }
   async finish(): Promise<void> {
-    try {
-      await this.store.checkpoint();
-    } finally {
-      await this.store.close();
+    await this.pending;
+    if (this.error) {
+      await this.sink.abandon();
+      throw this.error;
     }
+    await this.sink.finish();
   }
 }
 
@@ -50,6 +66,8 @@ export class WorkerStoreWriter implements StoreWriter {
   private error: Error | null = null;
   private waiters: (() => void)[] = [];
   private done: { resolve: () => void; reject: (e: Error) => void } | null = null;
+
+  meta: CaseMeta = { salt: 0, nextEvidenceId: 1, firstFlowId: 1 };
 
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: { type: string; message?: string }) => {
@@ -81,12 +99,12 @@ export class WorkerStoreWriter implements StoreWriter {
   }
 
   static workerPath(): string | null {
-    // compiled: dist/engine/store/writer.js -> dist/engine/store/store-worker.js
-    // from sources (tests): engine/store/writer.ts -> dist/engine/store/store-worker.js
+    // compiled: dist/engine/ingest/writer.js -> dist/engine/ingest/store-worker.js
+    // from sources (tests): engine/ingest/writer.ts -> dist/engine/ingest/store-worker.js
     const here = fileURLToPath(import.meta.url);
     const d = dirname(here);
     const candidates = [join(d, 'store-worker.js')];
-    if (!here.includes(`${sep}dist${sep}`)) candidates.push(join(d, '..', '..', 'dist', 'engine', 'store', 'store-worker.js'));
+    if (!here.includes(`${sep}dist${sep}`)) candidates.push(join(d, '..', '..', 'dist', 'engine', 'ingest', 'store-worker.js'));
     return candidates.find((c) => existsSync(c)) ?? null;
   }
 
@@ -96,9 +114,10 @@ export class WorkerStoreWriter implements StoreWriter {
     const worker = new Worker(path, { workerData: { dir } });
     const w = new WorkerStoreWriter(worker);
     await new Promise<void>((res, rej) => {
-      const onMsg = (m: { type: string; message?: string }) => {
+      const onMsg = (m: { type: string; message?: string; meta?: CaseMeta }) => {
         if (m.type === 'ready') {
           worker.off('message', onMsg);
+          w.meta = m.meta!;
           res();
         } else if (m.type === 'error') {
           worker.off('message', onMsg);
