@@ -70,6 +70,18 @@ export class Reassembler {
         if (Buffer.compare(a, b) !== 0) anomaly('fragment_overlap', `bytes ${s}-${e} differ between fragments`);
       }
     }
+    // the byte limit holds for every fragment: evict other datagrams, or drop this fragment
+    while (this.bytes + data.length > this.limits.maxBytes && this.pending.size > 1) {
+      const first = this.pending.entries().next().value!;
+      if (first[0] === key) break;
+      anomaly('fragment_limit_reached', `dropped an incomplete datagram to stay within ${this.limits.maxBytes} bytes`);
+      this.drop(first[0], first[1]);
+    }
+    if (this.bytes + data.length > this.limits.maxBytes) {
+      anomaly('fragment_limit_reached', `fragment dropped: ${this.limits.maxBytes} bytes already held`);
+      if (p.parts.length === 0) this.pending.delete(key);
+      return null;
+    }
     const copy = Buffer.from(data);
     p.parts.push({ off: fragOff, data: copy });
     p.bytes += copy.length;

@@ -385,6 +385,7 @@ function ip4(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, 
   d.ipHdrLen = ihl;
   const proto = b[p + 9];
   d.proto = proto;
+  if (ihl > 20) ip4Options(b, p + 20, p + ihl, d);
   let availL4 = Math.min(avail, total) - ihl;
   if (avail < total && !snapped) {
     d.anomaly('ipv4_truncated_payload', `total length ${total}, ${avail} bytes in frame`);
@@ -405,6 +406,23 @@ function ip4(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, 
     return transport(r.payload, 0, availL4, r.payload.length, proto, d, ctx, false);
   }
   return transport(b, p + ihl, availL4, total - ihl, proto, d, ctx, snapped);
+}
+
+/** Walks IPv4 options only to validate their lengths (ipv4_bad_options). */
+function ip4Options(b: Buffer, p: number, end: number, d: Decoded): void {
+  while (p < end) {
+    const t = b[p];
+    if (t === 0) return;
+    if (t === 1) {
+      p++;
+      continue;
+    }
+    if (p + 1 >= end || b[p + 1] < 2 || p + b[p + 1] > end) {
+      d.anomaly('ipv4_bad_options', `option ${t} with length ${p + 1 < end ? b[p + 1] : 'missing'}`);
+      return;
+    }
+    p += b[p + 1];
+  }
 }
 
 function ip6(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
@@ -610,6 +628,7 @@ function tcp(b: Buffer, p: number, avail: number, l4Len: number, d: Decoded, sna
     if (off > 20) tcpOptions(b, p + 20, p + off, d);
   }
   const fl = d.tcpFlags;
+  if (fl & TCP_SYN && d.payloadLen > 0) d.anomaly('tcp_syn_with_data', `${d.payloadLen} bytes`);
   if ((fl & 0x3f) === 0) d.anomaly('tcp_flags_null');
   else if ((fl & (TCP_FIN | TCP_PSH | TCP_URG)) === (TCP_FIN | TCP_PSH | TCP_URG)) d.anomaly('tcp_flags_xmas');
   if ((fl & (TCP_SYN | TCP_FIN)) === (TCP_SYN | TCP_FIN)) d.anomaly('tcp_syn_fin');

@@ -576,6 +576,8 @@ export class FlowTracker {
   }
 
   private creationFlip(s: number, d: Decoded, sp: number, dp: number): void {
+    // Zeek never makes a broadcast destination the originator
+    if (d.ipVersion === 4 && d.nb.readInt32BE(d.dstOff) === -1) return;
     if (d.proto === PROTO_TCP) {
       const fl = d.tcpFlags;
       const pureSyn = (fl & TCP_SYN) !== 0 && (fl & TCP_ACK) === 0;

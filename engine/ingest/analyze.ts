@@ -267,7 +267,12 @@ async function run(
     ctx.now = sec; // whole seconds: enough for fragment timeouts, and a small integer (no allocation)
     let flowId = 0;
     if (decodePacket(pk, d, ctx)) {
+      const evicted = tracker.evicted;
       flowId = tracker.packet(d, sec, ns, ev, pk.packetNo, pk.buf);
+      if (tracker.evicted !== evicted) {
+        inp.anomalies++;
+        addAnomaly(ev, pk.packetNo, pk.fileOffset, sec, ns, 'flow_table_full', `flow table limit of ${flowCfg.maxFlows} flows reached: the oldest flow was ended early`, flowId);
+      }
       if (d.anomalies.length) {
         for (let i = 0; i < d.anomalies.length; i++) {
           inp.anomalies++;
@@ -406,6 +411,9 @@ async function run(
         link_type_name: linkTypeName(i.linkType),
         snaplen: i.snaplen,
         ts_resolution: i.tsResolution,
+        ts_offset: i.tsOffset,
+        section_offset: i.sectionOffset,
+        local_id: i.localId,
         name: i.name,
         description: i.description,
         packets: i.packets,

@@ -45,6 +45,8 @@ export class PcapReader extends FramedReader {
       tsUnits: this.nano ? 1e9 : 1e6,
       tsResolution: this.nano ? '1e-9' : '1e-6',
       tsOffset: 0,
+      sectionOffset: 0,
+      localId: 0,
       name: null,
       description: null,
       packets: 0,
@@ -60,9 +62,10 @@ export class PcapReader extends FramedReader {
     if (this.done) return null;
     if (!this.headerDone && !this.header()) {
       if (this.eof) {
-        if (this.avail > 0 || this.base > 0) this.issue('pcap_truncated_record', this.base + this.pos, 'file ends inside the pcap file header');
-        else this.issue('file_empty', 0, 'empty file');
-        this.partial = this.avail > 0;
+        if (this.avail > 0 || this.base > 0) {
+          this.issue('pcap_truncated_record', this.base + this.pos, 'file ends inside the pcap file header');
+          this.partial = true;
+        } else if (!this.partial) this.issue('file_empty', 0, 'empty file');
         this.done = true;
       }
       return null;

@@ -58,6 +58,7 @@ export class PcapngReader extends FramedReader {
   private inSection = false;
   /** Index in `interfaces` of this section's interface 0. */
   private ifBase = 0;
+  /** Absolute file offset where the scan for the next valid block continues, or -1. */
   private resyncFrom = -1;
 
   constructor(source: ChunkSource, path: string) {
@@ -81,9 +82,7 @@ export class PcapngReader extends FramedReader {
       if (this.resyncFrom >= 0 && !this.resync()) return null;
       if (this.avail < 12) {
         if (this.eof) {
-          if (this.avail === 0 && this.base === 0) {
-            this.issue('file_empty', 0, 'empty file');
-          }
+          if (this.base + this.buf.length === 0) this.issue('file_empty', 0, 'empty file');
           this.finish();
         }
         return null;
@@ -153,13 +152,13 @@ export class PcapngReader extends FramedReader {
   private corrupt(p: number, detail: string): void {
     this.issue('pcapng_corrupt_block', this.base + p, `${detail} at offset ${this.base + p}; skipping to the next valid block`);
     this.partial = true;
-    this.resyncFrom = p + 4;
+    this.resyncFrom = this.base + p + 4;
   }
 
   /** Scans forward for a plausible block start. Returns false when more data is needed. */
   private resync(): boolean {
     const b = this.buf;
-    let q = this.resyncFrom;
+    let q = Math.max(this.resyncFrom - this.base, this.pos);
     while (q + 12 <= b.length) {
       const tLE = b.readUInt32LE(q);
       const t = this.le ? tLE : b.readUInt32BE(q);
@@ -172,7 +171,7 @@ export class PcapngReader extends FramedReader {
               continue;
             }
             this.pos = q; // keep candidate buffered
-            this.resyncFrom = q;
+            this.resyncFrom = this.base + q;
             return false;
           }
           const trailer = tLE === SHB ? this.shbTrailer(q, len) : this.u32(q + len - 4);
@@ -186,7 +185,7 @@ export class PcapngReader extends FramedReader {
       q += 4;
     }
     this.pos = Math.max(this.pos, q);
-    this.resyncFrom = this.pos;
+    this.resyncFrom = this.base + this.pos;
     if (this.eof) {
       this.pos = b.length;
       this.resyncFrom = -1;
@@ -228,9 +227,12 @@ export class PcapngReader extends FramedReader {
     return this.buf.toString('utf8', off, e);
   }
 
+  private sectionOffset = 0;
+
   private section(p: number, len: number): void {
     this.inSection = true;
     this.ifBase = this.interfaces.length;
+    this.sectionOffset = this.base + p;
     if (len > 28) {
       this.options(p + 24, p + len - 4, (code, off, olen) => {
         if (code === 1) this.comments.push(this.str(off, olen));
@@ -249,6 +251,8 @@ export class PcapngReader extends FramedReader {
       tsUnits: 1e6,
       tsResolution: '1e-6',
       tsOffset: 0,
+      sectionOffset: this.sectionOffset,
+      localId: this.interfaces.length - this.ifBase,
       name: null,
       description: null,
       packets: 0,
@@ -322,7 +326,7 @@ export class PcapngReader extends FramedReader {
     if (!info) return null;
     const caplen = this.u32(p + 20);
     const origlen = this.u32(p + 24);
-    const padded = (caplen + 3) & ~3;
+    const padded = caplen > len ? len + 4 : caplen + ((4 - (caplen % 4)) % 4);
     if (28 + padded + 4 > len) {
       this.corruptSkip(p, `enhanced packet block claims ${caplen} captured bytes in a ${len}-byte block`);
       return null;
@@ -347,7 +351,7 @@ export class PcapngReader extends FramedReader {
     if (!info) return null;
     const caplen = this.u32(p + 20);
     const origlen = this.u32(p + 24);
-    const padded = (caplen + 3) & ~3;
+    const padded = caplen > len ? len + 4 : caplen + ((4 - (caplen % 4)) % 4);
     if (28 + padded + 4 > len) {
       this.corruptSkip(p, `packet block claims ${caplen} captured bytes in a ${len}-byte block`);
       return null;

@@ -12,6 +12,12 @@ export interface IndexedInterface {
   interfaceId: number;
   linkType: number;
   tsUnits: number;
+  /** Seconds added to timestamps (pcapng if_tsoffset). */
+  tsOffset?: number;
+  /** File offset of the interface's pcapng section header. */
+  sectionOffset?: number;
+  /** Interface number within its section. */
+  localId?: number;
 }
 
 export interface ReadPacket {
@@ -107,19 +113,36 @@ export class EvidenceReader {
       const type = u32(0);
       if (type === 6 || type === 2) {
         const ifId = type === 6 ? u32(8) : le ? blk.readUInt16LE(8) : blk.readUInt16BE(8);
-        const info = this.interfaces[ifId] ?? { interfaceId: ifId, linkType: 1, tsUnits: 1e6 };
+        const info = this.interfaceAt(offset, ifId);
         const caplen = u32(20);
         const out = { tsSec: 0, tsNs: 0 };
         splitTimestamp(u32(12), u32(16), info.tsUnits, out);
-        return { data: blk.subarray(28, 28 + caplen), origlen: u32(24), tsSec: out.tsSec, tsNs: out.tsNs, linkType: info.linkType };
+        return {
+          data: blk.subarray(28, 28 + Math.min(caplen, len - 32)),
+          origlen: u32(24),
+          tsSec: out.tsSec + (info.tsOffset ?? 0),
+          tsNs: out.tsNs,
+          linkType: info.linkType,
+        };
       }
       if (type === 3) {
-        const info = this.interfaces[0] ?? { interfaceId: 0, linkType: 1, tsUnits: 1e6 };
+        const info = this.interfaceAt(offset, 0);
         const origlen = u32(8);
         return { data: blk.subarray(12, 12 + Math.min(origlen, len - 16)), origlen, tsSec: 0, tsNs: 0, linkType: info.linkType };
       }
     }
     throw new Error(`no packet block at offset ${offset}`);
+  }
+
+  /** The interface `localId` of the pcapng section that contains `offset`. */
+  private interfaceAt(offset: number, localId: number): IndexedInterface {
+    let section = -1;
+    for (const i of this.interfaces) {
+      const so = i.sectionOffset ?? 0;
+      if (so <= offset && so > section) section = so;
+    }
+    const inSection = this.interfaces.filter((i) => (i.sectionOffset ?? 0) === section);
+    return inSection.find((i) => (i.localId ?? i.interfaceId) === localId) ?? inSection[localId] ?? { interfaceId: localId, linkType: 1, tsUnits: 1e6 };
   }
 
   async close(): Promise<void> {

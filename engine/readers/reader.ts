@@ -38,6 +38,10 @@ export interface InterfaceInfo {
   tsUnits: number;
   tsResolution: string;
   tsOffset: number;
+  /** File offset of the pcapng section header of this interface (0 for pcap). */
+  sectionOffset: number;
+  /** Interface number within its section. */
+  localId: number;
   name: string | null;
   description: string | null;
   packets: number;

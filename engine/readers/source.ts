@@ -102,12 +102,27 @@ export class GzipSource implements ChunkSource {
     return new GzipSource(path);
   }
 
+  private failure: Error | null = null;
+
   async refill(keep: Buffer): Promise<Buffer | null> {
+    // a stream error is reported only after the data inflated before it has been handed out
+    if (this.failure) {
+      const e = this.failure;
+      this.failure = null;
+      throw e;
+    }
     const parts: Buffer[] = [keep];
     let total = keep.length;
     // gather about one CHUNK_SIZE of inflated data per refill
     while (total - keep.length < CHUNK_SIZE) {
-      const r = await this.iter.next(); // throws on corrupt gzip; the reader turns that into an anomaly
+      let r: IteratorResult<Buffer>;
+      try {
+        r = await this.iter.next();
+      } catch (e) {
+        if (total === keep.length) throw e; // the reader turns this into gzip_corrupt
+        this.failure = e as Error;
+        break;
+      }
       if (r.done) break;
       parts.push(r.value);
       total += r.value.length;

@@ -29,11 +29,16 @@ export async function readFlowPackets(store: CaseStore, uid: string): Promise<Fl
       const ev = Number(r.evidence_id);
       if (ev !== current) {
         if (reader) await reader.close();
-        const ifs = await store.query(`SELECT interface_id, link_type, ts_resolution FROM interfaces WHERE evidence_id = ${ev} ORDER BY interface_id`);
+        const ifs = await store.query(
+          `SELECT interface_id, link_type, ts_resolution, ts_offset, section_offset, local_id FROM interfaces WHERE evidence_id = ${ev} ORDER BY interface_id`,
+        );
         const interfaces: IndexedInterface[] = ifs.rows.map((i) => ({
           interfaceId: Number(i.interface_id),
           linkType: Number(i.link_type),
           tsUnits: tsUnitsOf(String(i.ts_resolution)),
+          tsOffset: Number(i.ts_offset),
+          sectionOffset: Number(i.section_offset),
+          localId: Number(i.local_id),
         }));
         reader = await EvidenceReader.open(String(r.path), String(r.format), interfaces);
         current = ev;

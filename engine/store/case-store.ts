@@ -58,6 +58,13 @@ function put64(w: Uint32Array, i: number, x: number): void {
 
 /** Writes sec * 1e9 + ns exactly as a signed 64-bit integer (two's complement halves). */
 export function putTsNs(w: Uint32Array, i: number, sec: number, ns: number): void {
+  if (sec < 0 || sec >= 4294967296) {
+    // outside 1970..2106: exact through BigInt (rare)
+    const t = BigInt.asUintN(64, BigInt(Math.trunc(sec)) * 1000000000n + BigInt(ns));
+    w[2 * i] = Number(t & 0xffffffffn);
+    w[2 * i + 1] = Number(t >> 32n);
+    return;
+  }
   // sec * 1e9 = (sec * 1953125) * 512; the first product is exact below 2^53, the second only shifts
   const base = sec * 1953125 * 512;
   let hi = Math.floor(base / 4294967296);
