@@ -11,11 +11,9 @@
  */
 import { parseArgs } from 'node:util';
 import { analyze, type AnalyzeResult, type IngestProgress } from '../engine/ingest/analyze.js';
-import { CaseStore } from '../engine/store/case-store.js';
 import { TABLES } from '../common/fields.js';
 import { ANOMALY_NAMES } from '../common/anomalies.js';
 import { formatCsv, formatJsonLines, formatTable } from './output.js';
-import { readFlowPackets } from '../engine/services/packets.js';
 import { writeCapture } from '../engine/readers/writer.js';
 
 export const EXIT_OK = 0;
@@ -170,6 +168,7 @@ async function cmdQuery(args: string[], io: Io): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('query needs exactly one SQL argument (quote it)');
   const fmt = values.format;
   if (fmt !== 'json' && fmt !== 'csv' && fmt !== 'table') throw new UsageError(`unknown --format '${fmt}' (json, csv or table)`);
+  const { CaseStore } = await import('../engine/store/case-store.js');
   const store = await CaseStore.openReadOnly(values.case);
   try {
     const { columns, rows } = await store.query(positionals[0]);
@@ -187,6 +186,8 @@ async function cmdPackets(args: string[], io: Io): Promise<number> {
   });
   if (!values.case) throw new UsageError('packets needs --case DIR');
   if (!values.uid) throw new UsageError('packets needs --uid UID');
+  const { CaseStore } = await import('../engine/store/case-store.js');
+  const { readFlowPackets } = await import('../engine/services/packets.js');
   const store = await CaseStore.openReadOnly(values.case);
   try {
     const pk = await readFlowPackets(store, values.uid);

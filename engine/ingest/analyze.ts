@@ -13,7 +13,7 @@ import { linkTypeName } from '../readers/linktypes.js';
 import { Decoded, decodePacket, type DecodeContext } from '../decode/packet.js';
 import { Reassembler } from '../decode/frag.js';
 import { FlowTracker, DEFAULT_FLOW_CONFIG, type FlowConfig } from '../flows/tracker.js';
-import { InProcessStoreWriter, openStoreWriter, type StoreWriter } from './writer.js';
+import { EarlyStoreWriter, InProcessStoreWriter, openStoreWriter, type StoreWriter } from './writer.js';
 import { FLOWS_WIRE, FlowColumnWriter } from './flow-rows.js';
 import { ColumnBatch } from '../store/batch.js';
 import { sha256File } from './hash.js';
@@ -84,41 +84,38 @@ function tsLess(aSec: number, aNs: number, bSec: number, bNs: number): boolean {
 }
 
 /** Where an ingest spent its wall time (printed with INSTACAP_TRACE=1). */
-const trace = { loopMs: 0, drainMs: 0, hashWaitMs: 0, finishMs: 0 };
+const trace = { startMs: 0, loopMs: 0, drainMs: 0, hashWaitMs: 0, finishMs: 0 };
 
 export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeResult> {
   const t0 = performance.now();
   const errors: { path: string; message: string }[] = [];
-  // the writer owns the database for the whole ingest and tells what the case already holds
-  const writer = opts.inProcessStore ? await InProcessStoreWriter.open(opts.caseDir) : await openStoreWriter(opts.caseDir);
-  const { salt, nextEvidenceId, firstFlowId } = writer.meta;
+  // the writer owns the database for the whole ingest; it starts on its own thread while the inputs
+  // are opened and decoding begins (ids are numbered from 1 here and made case-wide by the writer)
+  const writer = new EarlyStoreWriter(opts.inProcessStore ? InProcessStoreWriter.open(opts.caseDir) : openStoreWriter(opts.caseDir));
   let finished = false;
   try {
-    const r = await run(writer, opts, errors, t0, salt, nextEvidenceId, firstFlowId);
+    const inputs = await openInputs(opts.files, errors);
+    const r = await run(writer, inputs, opts, errors, t0);
     finished = true;
     const tf = performance.now();
     await writer.finish();
     trace.finishMs = performance.now() - tf;
+    // report case-wide evidence ids
+    const base = writer.meta.nextEvidenceId - 1;
+    for (const e of r.evidence) e.evidence_id += base;
     if (process.env.INSTACAP_TRACE) process.stderr.write(`trace: ${JSON.stringify(trace)}\n`);
     r.elapsed_sec = (performance.now() - t0) / 1000;
     return r;
   } finally {
+    // never leave the store worker running
     if (!finished) await writer.finish().catch(() => undefined);
   }
 }
 
-async function run(
-  writer: StoreWriter,
-  opts: AnalyzeOptions,
-  errors: { path: string; message: string }[],
-  t0: number,
-  salt: number,
-  nextEvidence: number,
-  firstFlow: number,
-): Promise<AnalyzeResult> {
-  // open every input; missing and non-capture files are reported and skipped
+/** Opens every input; missing and non-capture files are reported in `errors` and skipped. */
+async function openInputs(files: string[], errors: { path: string; message: string }[]): Promise<Input[]> {
   const inputs: Input[] = [];
-  for (const p of opts.files) {
+  for (const p of files) {
     const path = resolve(p);
     let size: number;
     try {
@@ -138,7 +135,7 @@ async function run(
     }
     const hash = sha256File(realpathSync(path)).catch((e: Error) => ({ error: e.message }));
     inputs.push({
-      id: nextEvidence++,
+      id: 0,
       path,
       size,
       reader,
@@ -153,6 +150,17 @@ async function run(
     });
   }
 
+  return inputs;
+}
+
+async function run(
+  writer: StoreWriter,
+  inputs: Input[],
+  opts: AnalyzeOptions,
+  errors: { path: string; message: string }[],
+  t0: number,
+): Promise<AnalyzeResult> {
+  inputs.forEach((inp, i) => (inp.id = 1 + i));
   const packets = new ColumnBatch(PACKETS, 16384);
   const flows = new ColumnBatch(FLOWS_WIRE, 8192);
   const anomalies = new ColumnBatch(ANOMALIES);
@@ -205,7 +213,7 @@ async function run(
 
   const flowCfg: FlowConfig = { ...DEFAULT_FLOW_CONFIG, ...opts.flowConfig };
   const flowWriter = new FlowColumnWriter(flows, flush);
-  const tracker = new FlowTracker(flowWriter, firstFlow, flowCfg);
+  const tracker = new FlowTracker(flowWriter, 1, flowCfg);
 
   const addAnomaly = (ev: number, packetNo: number, offset: number, sec: number, ns: number, name: AnomalyName, detail: string, flowId: number) => {
     totalAnomalies++;
@@ -303,6 +311,7 @@ async function run(
   };
 
   for (const inp of inputs) await advance(inp);
+  trace.startMs = performance.now() - t0;
   let live = inputs.filter((i) => i.head !== null);
   let sinceCheck = 0;
   while (live.length > 0) {

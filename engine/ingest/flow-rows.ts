@@ -25,93 +25,133 @@ const HIDDEN: FieldDef[] = [
 export const FLOWS_WIRE: TableDef = { name: 'flows_wire', description: 'flows in transit to the store', fields: [...FLOWS.fields, ...HIDDEN] };
 
 const PROTO_INDEX = new Map<string, number>(PROTO_VALUES.map((v, i) => [v, i]));
-const STATE_INDEX = new Map<string, number>(CONN_STATE_VALUES.map((v, i) => [v, i]));
 const END_INDEX = new Map<string, number>(END_REASON_VALUES.map((v, i) => [v, i]));
 
+const P_TCP = PROTO_INDEX.get('tcp')!;
+const P_UDP = PROTO_INDEX.get('udp')!;
+const P_ICMP = PROTO_INDEX.get('icmp')!;
+const P_OTHER = PROTO_INDEX.get('unknown_transport')!;
+
 function protoIndex(p: number): number {
-  return PROTO_INDEX.get(p === PROTO_TCP ? 'tcp' : p === PROTO_UDP ? 'udp' : p === PROTO_ICMP || p === PROTO_ICMPV6 ? 'icmp' : 'unknown_transport')!;
+  return p === PROTO_TCP ? P_TCP : p === PROTO_UDP ? P_UDP : p === PROTO_ICMP || p === PROTO_ICMPV6 ? P_ICMP : P_OTHER;
 }
 
 type NumCol = { [i: number]: number };
 
-/** Writes finished flows from the tracker's columns into a FLOWS_WIRE batch. */
+const IDX = Object.fromEntries(FLOWS_WIRE.fields.map((f, i) => [f.name, i])) as Record<string, number>;
+const I = {
+  flow_id: IDX.flow_id,
+  ts: IDX.ts,
+  last_ts: IDX.last_ts,
+  duration: IDX.duration,
+  proto: IDX.proto,
+  ip_proto: IDX.ip_proto,
+  ip_version: IDX.ip_version,
+  orig_p: IDX.orig_p,
+  resp_p: IDX.resp_p,
+  orig_bytes: IDX.orig_bytes,
+  resp_bytes: IDX.resp_bytes,
+  conn_state: IDX.conn_state,
+  missed_bytes: IDX.missed_bytes,
+  history: IDX.history,
+  orig_pkts: IDX.orig_pkts,
+  orig_ip_bytes: IDX.orig_ip_bytes,
+  resp_pkts: IDX.resp_pkts,
+  resp_ip_bytes: IDX.resp_ip_bytes,
+  vlan: IDX.vlan,
+  inner_vlan: IDX.inner_vlan,
+  evidence_id: IDX.evidence_id,
+  first_packet: IDX.first_packet,
+  end_reason: IDX.end_reason,
+  syn_count: IDX.syn_count,
+  omac: IDX._omac,
+  rmac: IDX._rmac,
+};
+/** Statistics columns per direction, in the order len min/max/mean/std, iat min/max/mean/std. */
+const STATS = ['orig', 'resp'].map((d) => ['len_min', 'len_max', 'len_mean', 'len_std', 'iat_min', 'iat_max', 'iat_mean', 'iat_std'].map((k) => IDX[`${d}_${k}`]));
+const OA = [0, 1, 2, 3].map((i) => IDX[`_oa${i}`]);
+const RA = [0, 1, 2, 3].map((i) => IDX[`_ra${i}`]);
+const FPC = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => IDX[`_fp${i}`]);
+const FLAG_COLS = ['syn_count', 'fin_count', 'rst_count', 'psh_count', 'ack_count', 'urg_count'].map((n) => IDX[n]);
+const STATE_OF = new Map<string, number>(CONN_STATE_VALUES.map((v, i) => [v, i]));
+
+/** Writes finished flows from the tracker's columns into a FLOWS_WIRE batch (column positions resolved once). */
 export class FlowColumnWriter implements FlowColumnSink {
-  private readonly ci: Record<string, number> = {};
   count = 0;
   constructor(
     readonly batch: ColumnBatch,
     private readonly onFull: (b: ColumnBatch) => void,
   ) {
-    for (const f of FLOWS_WIRE.fields) this.ci[f.name] = batch.col(f.name);
+    if (batch.table !== FLOWS_WIRE) throw new Error('FlowColumnWriter needs a FLOWS_WIRE batch');
   }
 
   writeFlow(t: FlowTracker, s: number, endReason: string): void {
     const b = this.batch;
     const r = b.rows++;
-    const ci = this.ci;
     const c = b.cols as unknown as NumCol[];
-    const col = (name: string) => c[ci[name]];
     const o = t.origEndpoint(s);
     const p = o ^ 1;
     this.count++;
-    col('flow_id')[r] = t.id[s];
-    col('ts')[r] = t.startSec[s];
-    b.nanos[ci.ts]![r] = t.startNs[s];
-    col('last_ts')[r] = t.lastSec[s];
-    b.nanos[ci.last_ts]![r] = t.lastNs[s];
+    c[I.flow_id][r] = t.id[s];
+    c[I.ts][r] = t.startSec[s];
+    b.nanos[I.ts]![r] = t.startNs[s];
+    c[I.last_ts][r] = t.lastSec[s];
+    b.nanos[I.last_ts]![r] = t.lastNs[s];
     const dur = t.lastSec[s] - t.startSec[s] + (t.lastNs[s] - t.startNs[s]) / 1e9;
-    col('duration')[r] = dur > 0 ? Math.round(dur * 1e9) / 1e9 : 0;
+    c[I.duration][r] = dur > 0 ? Math.round(dur * 1e9) / 1e9 : 0;
     const ipProto = t.ipProto[s];
-    col('proto')[r] = protoIndex(ipProto);
-    col('ip_proto')[r] = ipProto;
-    col('ip_version')[r] = t.ipVer[s];
-    col('orig_p')[r] = t.origP[s];
-    col('resp_p')[r] = t.respP[s];
-    col('orig_bytes')[r] = t.origBytesOf(s);
-    col('resp_bytes')[r] = t.respBytesOf(s);
-    col('conn_state')[r] = STATE_INDEX.get(t.connStateOf(s))!;
-    col('missed_bytes')[r] = 0;
-    (b.cols[ci.history] as string[])[r] = t.history[s];
-    col('orig_pkts')[r] = t.ePkts[o];
-    col('orig_ip_bytes')[r] = t.eIpBytes[o];
-    col('resp_pkts')[r] = t.ePkts[p];
-    col('resp_ip_bytes')[r] = t.eIpBytes[p];
-    col('vlan')[r] = t.vlan[s] >= 0 ? t.vlan[s] : NaN;
-    col('inner_vlan')[r] = t.innerVlan[s] >= 0 ? t.innerVlan[s] : NaN;
-    col('evidence_id')[r] = t.evidence[s];
-    col('first_packet')[r] = t.firstPkt[s];
-    col('end_reason')[r] = END_INDEX.get(endReason)!;
-    const stats = (prefix: string, e: number) => {
+    c[I.proto][r] = protoIndex(ipProto);
+    c[I.ip_proto][r] = ipProto;
+    c[I.ip_version][r] = t.ipVer[s];
+    c[I.orig_p][r] = t.origP[s];
+    c[I.resp_p][r] = t.respP[s];
+    c[I.orig_bytes][r] = t.origBytesOf(s);
+    c[I.resp_bytes][r] = t.respBytesOf(s);
+    c[I.conn_state][r] = STATE_OF.get(t.connStateOf(s))!;
+    c[I.missed_bytes][r] = 0;
+    (b.cols[I.history] as string[])[r] = t.history[s];
+    c[I.orig_pkts][r] = t.ePkts[o];
+    c[I.orig_ip_bytes][r] = t.eIpBytes[o];
+    c[I.resp_pkts][r] = t.ePkts[p];
+    c[I.resp_ip_bytes][r] = t.eIpBytes[p];
+    c[I.vlan][r] = t.vlan[s] >= 0 ? t.vlan[s] : NaN;
+    c[I.inner_vlan][r] = t.innerVlan[s] >= 0 ? t.innerVlan[s] : NaN;
+    c[I.evidence_id][r] = t.evidence[s];
+    c[I.first_packet][r] = t.firstPkt[s];
+    c[I.end_reason][r] = END_INDEX.get(endReason)!;
+    for (let d = 0; d < 2; d++) {
+      const e = d === 0 ? o : p;
+      const k = STATS[d];
       const n = t.ePkts[e];
-      col(`${prefix}_len_min`)[r] = n ? t.eLenMin[e] : NaN;
-      col(`${prefix}_len_max`)[r] = n ? t.eLenMax[e] : NaN;
-      col(`${prefix}_len_mean`)[r] = n ? t.eLenMean[e] : NaN;
-      col(`${prefix}_len_std`)[r] = n ? Math.sqrt(t.eLenM2[e] / n) : NaN;
-      const k = t.eIatN[e];
-      col(`${prefix}_iat_min`)[r] = k ? t.eIatMin[e] : NaN;
-      col(`${prefix}_iat_max`)[r] = k ? t.eIatMax[e] : NaN;
-      col(`${prefix}_iat_mean`)[r] = k ? t.eIatMean[e] : NaN;
-      col(`${prefix}_iat_std`)[r] = k ? Math.sqrt(t.eIatM2[e] / k) : NaN;
-    };
-    stats('orig', o);
-    stats('resp', p);
-    const fc = s * 6;
-    col('syn_count')[r] = t.flagCounts[fc];
-    col('fin_count')[r] = t.flagCounts[fc + 1];
-    col('rst_count')[r] = t.flagCounts[fc + 2];
-    col('psh_count')[r] = t.flagCounts[fc + 3];
-    col('ack_count')[r] = t.flagCounts[fc + 4];
-    col('urg_count')[r] = t.flagCounts[fc + 5];
-    const oa = t.addrWords(s, true);
-    const ra = t.addrWords(s, false);
-    for (let i = 0; i < 4; i++) {
-      col(`_oa${i}`)[r] = i < oa.length ? oa[i] : NaN;
-      col(`_ra${i}`)[r] = i < ra.length ? ra[i] : NaN;
+      c[k[0]][r] = n ? t.eLenMin[e] : NaN;
+      c[k[1]][r] = n ? t.eLenMax[e] : NaN;
+      c[k[2]][r] = n ? t.eLenMean[e] : NaN;
+      c[k[3]][r] = n ? Math.sqrt(t.eLenM2[e] / n) : NaN;
+      const m = t.eIatN[e];
+      c[k[4]][r] = m ? t.eIatMin[e] : NaN;
+      c[k[5]][r] = m ? t.eIatMax[e] : NaN;
+      c[k[6]][r] = m ? t.eIatMean[e] : NaN;
+      c[k[7]][r] = m ? Math.sqrt(t.eIatM2[e] / m) : NaN;
     }
-    col('_omac')[r] = t.eMac[o];
-    col('_rmac')[r] = t.eMac[p];
+    const fc = s * 6;
+    for (let i = 0; i < 6; i++) c[FLAG_COLS[i]][r] = t.flagCounts[fc + i];
+    const kb = s * 10;
+    const kw = t.keyWords;
+    const v4 = t.ipVer[s] === 4;
+    const origIsA = t.origIsA[s] === 1;
+    // key words: [flags, A (1 word for v4 | 4 for v6), B, ..., ports]
+    const aOff = kb + 1;
+    const bOff = v4 ? kb + 2 : kb + 5;
+    const oOff = origIsA ? aOff : bOff;
+    const rOff = origIsA ? bOff : aOff;
+    for (let i = 0; i < 4; i++) {
+      c[OA[i]][r] = v4 && i > 0 ? NaN : kw[oOff + i];
+      c[RA[i]][r] = v4 && i > 0 ? NaN : kw[rOff + i];
+    }
+    c[I.omac][r] = t.eMac[o];
+    c[I.rmac][r] = t.eMac[p];
     const n = t.fpCount[s];
-    for (let i = 0; i < 8; i++) col(`_fp${i}`)[r] = i < n ? t.fp[s * 8 + i] : NaN;
+    for (let i = 0; i < 8; i++) c[FPC[i]][r] = i < n ? t.fp[s * 8 + i] : NaN;
     if (b.full) this.onFull(b);
   }
 }

@@ -52,6 +52,7 @@ export class IngestSink {
       batch = ColumnBatch.fromMessage(t, b);
     }
     const rows = batch.rows;
+    this.rebase(batch);
     if (batch.table === FLOWS_WIRE) batch = deriveFlowRows(batch, this.meta.salt);
     this.store.appendNow(batch);
     this.sinceCommit += rows;
@@ -63,13 +64,33 @@ export class IngestSink {
     }
   }
 
+  /**
+   * The ingest numbers evidence files and flows from 1 before it knows what the case holds; ids
+   * become case-wide here by adding the case's current maxima (flow id 0 means "no flow").
+   */
+  private rebase(b: ColumnBatch): void {
+    const evBase = this.meta.nextEvidenceId - 1;
+    const flowBase = this.meta.firstFlowId - 1;
+    b.table.fields.forEach((f, i) => {
+      const c = b.cols[i] as unknown as { [k: number]: number };
+      if (f.name === 'evidence_id' && evBase) for (let r = 0; r < b.rows; r++) c[r] += evBase;
+      else if (f.name === 'flow_id' && flowBase) for (let r = 0; r < b.rows; r++) if (c[r] > 0) c[r] += flowBase;
+    });
+  }
+
   async finish(): Promise<void> {
+    const t = [performance.now()];
     try {
       await this.store.flush();
+      t.push(performance.now());
       await this.store.con.run('COMMIT');
+      t.push(performance.now());
       await this.store.con.run('CHECKPOINT');
+      t.push(performance.now());
     } finally {
       await this.store.close();
+      t.push(performance.now());
+      if (process.env.INSTACAP_TRACE) process.stderr.write(`sink finish: flush/commit/checkpoint/close ms ${t.slice(1).map((x, i) => (x - t[i]).toFixed(0)).join('/')}\n`);
     }
   }
 

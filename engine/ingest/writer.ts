@@ -8,8 +8,10 @@ import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ColumnBatch } from '../store/batch.js';
-import { IngestSink, type CaseMeta } from './ingest-sink.js';
+import { ColumnBatch } from '../store/batch.js';
+
+const ColumnBatchFrom = ColumnBatch.fromMessage;
+import type { IngestSink, CaseMeta } from './ingest-sink.js';
 
 export interface StoreWriter {
   /** What the case held before this ingest (uid salt, next ids). */
@@ -28,6 +30,8 @@ export class InProcessStoreWriter implements StoreWriter {
   private error: Error | null = null;
   private constructor(private readonly sink: IngestSink) {}
   static async open(dir: string): Promise<InProcessStoreWriter> {
+    // DuckDB is loaded here only when the case is written on this thread
+    const { IngestSink } = await import('./ingest-sink.js');
     return new InProcessStoreWriter(await IngestSink.open(dir));
   }
   get meta(): CaseMeta {
@@ -166,4 +170,66 @@ export class WorkerStoreWriter implements StoreWriter {
 export async function openStoreWriter(dir: string): Promise<StoreWriter> {
   if (WorkerStoreWriter.workerPath()) return WorkerStoreWriter.open(dir);
   return InProcessStoreWriter.open(dir);
+}
+
+/**
+ * A writer usable at once: batches written before the real writer has started (its thread loads
+ * DuckDB and opens the case) are queued, then handed over in order. The ingest can thus decode
+ * from its first millisecond.
+ */
+export class EarlyStoreWriter implements StoreWriter {
+  private inner: StoreWriter | null = null;
+  private failure: Error | null = null;
+  private readonly queue: ColumnBatch[] = [];
+  constructor(private readonly pending: Promise<StoreWriter>) {
+    pending.then(
+      (w) => (this.inner = w),
+      (e: Error) => (this.failure = e),
+    );
+  }
+
+  get meta(): CaseMeta {
+    if (!this.inner) throw new Error('store writer not ready');
+    return this.inner.meta;
+  }
+
+  /** Waits for the real writer (throws if it could not start). */
+  async ready(): Promise<StoreWriter> {
+    const w = await this.pending;
+    this.handOver();
+    return w;
+  }
+
+  private handOver(): void {
+    if (!this.inner) return;
+    while (this.queue.length) this.inner.write(this.queue.shift()!);
+  }
+
+  get busy(): boolean {
+    return this.inner !== null && (this.queue.length > 0 || this.inner.busy);
+  }
+
+  write(b: ColumnBatch): void {
+    if (this.failure) throw this.failure;
+    if (b.rows === 0) return;
+    if (this.inner && this.queue.length === 0) {
+      this.inner.write(b);
+      return;
+    }
+    const { msg } = b.detach();
+    this.queue.push(ColumnBatchFrom(b.table, msg));
+    this.handOver();
+  }
+
+  async drain(): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (!this.inner) return;
+    this.handOver();
+    await this.inner.drain();
+  }
+
+  async finish(): Promise<void> {
+    const w = await this.ready();
+    await w.finish();
+  }
 }
