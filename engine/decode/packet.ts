@@ -6,6 +6,7 @@
  * Hot path: one reused `Decoded` object, offsets into the original buffer, no per-packet
  * allocation except for IP fragments.
  */
+import { i32be, u16be, u16le, u32be, u32le } from './bytes.js';
 import type { AnomalyName } from '../../common/anomalies.js';
 import type { RawPacket } from '../readers/reader.js';
 import { Reassembler } from './frag.js';
@@ -155,15 +156,15 @@ export function decodePacket(pk: RawPacket, d: Decoded, ctx: DecodeContext): boo
     case 113: {
       // LINUX_SLL: 16-byte header, protocol at 14
       if (end - start < 16) return linkShort(d, 'Linux cooked header');
-      const hatype = b.readUInt16BE(start + 2);
-      const proto = b.readUInt16BE(start + 14);
-      if (hatype === 1 && b.readUInt16BE(start + 4) === 6) d.macOff = -1;
+      const hatype = u16be(b, start + 2);
+      const proto = u16be(b, start + 14);
+      if (hatype === 1 && u16be(b, start + 4) === 6) d.macOff = -1;
       return ethertype(b, start + 16, end, proto, d, ctx, snapped);
     }
     case 276: {
       // LINUX_SLL2: 20-byte header, protocol at 0
       if (end - start < 20) return linkShort(d, 'Linux cooked v2 header');
-      return ethertype(b, start + 20, end, b.readUInt16BE(start), d, ctx, snapped);
+      return ethertype(b, start + 20, end, u16be(b, start), d, ctx, snapped);
     }
     case 101:
     case 12:
@@ -175,8 +176,8 @@ export function decodePacket(pk: RawPacket, d: Decoded, ctx: DecodeContext): boo
     case 108: {
       // NULL / LOOP: 4-byte address family, host order (NULL) or network order (LOOP)
       if (end - start < 4) return linkShort(d, 'loopback header');
-      let fam = pk.linkType === 108 ? b.readUInt32BE(start) : b.readUInt32LE(start);
-      if (fam > 0xffff) fam = b.readUInt32BE(start); // written on a host of the other byte order
+      let fam = pk.linkType === 108 ? u32be(b, start) : u32le(b, start);
+      if (fam > 0xffff) fam = u32be(b, start); // written on a host of the other byte order
       if (fam === 2) return ip4(b, start + 4, end, d, ctx, snapped);
       if (fam === 24 || fam === 28 || fam === 30 || fam === 10) return ip6(b, start + 4, end, d, ctx, snapped);
       return rawIp(b, start + 4, end, d, ctx, snapped);
@@ -186,7 +187,7 @@ export function decodePacket(pk: RawPacket, d: Decoded, ctx: DecodeContext): boo
       let p = start;
       if (end - p >= 2 && b[p] === 0xff && b[p + 1] === 0x03) p += 2;
       if (end - p < 2) return linkShort(d, 'PPP header');
-      const proto = b.readUInt16BE(p);
+      const proto = u16be(b, p);
       if (proto === 0x0021) return ip4(b, p + 2, end, d, ctx, snapped);
       if (proto === 0x0057) return ip6(b, p + 2, end, d, ctx, snapped);
       return true;
@@ -194,12 +195,12 @@ export function decodePacket(pk: RawPacket, d: Decoded, ctx: DecodeContext): boo
     case 104: {
       // Cisco HDLC: address, control, ethertype
       if (end - start < 4) return linkShort(d, 'Cisco HDLC header');
-      return ethertype(b, start + 4, end, b.readUInt16BE(start + 2), d, ctx, snapped);
+      return ethertype(b, start + 4, end, u16be(b, start + 2), d, ctx, snapped);
     }
     case 127: {
       // radiotap: little-endian length at 2, then 802.11
       if (end - start < 8) return linkShort(d, 'radiotap header');
-      const rl = b.readUInt16LE(start + 2);
+      const rl = u16le(b, start + 2);
       if (rl > end - start) {
         d.anomaly('radiotap_bad_length', `radiotap length ${rl}`);
         return true;
@@ -213,8 +214,8 @@ export function decodePacket(pk: RawPacket, d: Decoded, ctx: DecodeContext): boo
     case 258: {
       // PKTAP (Apple): header length (LE u32) at 0, inner DLT at 4
       if (end - start < 8) return linkShort(d, 'PKTAP header');
-      const hl = b.readUInt32LE(start);
-      const dlt = b.readUInt32LE(start + 4);
+      const hl = u32le(b, start);
+      const dlt = u32le(b, start + 4);
       if (hl < 8 || hl > end - start) return linkShort(d, 'PKTAP header');
       if (dlt === 1) return ethernet(b, start + hl, end, d, ctx, snapped);
       if (dlt === 12 || dlt === 101) return rawIp(b, start + hl, end, d, ctx, snapped);
@@ -233,7 +234,7 @@ function linkShort(d: Decoded, what: string): boolean {
 function ethernet(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
   if (end - p < 14) return linkShort(d, 'Ethernet header');
   if (d.tunnelDepth === 0) d.macOff = p;
-  const type = b.readUInt16BE(p + 12);
+  const type = u16be(b, p + 12);
   if (type <= 1500) {
     // 802.3 length field: LLC/SNAP
     return llc(b, p + 14, end, d, ctx, snapped);
@@ -244,7 +245,7 @@ function ethernet(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeCont
 function llc(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, snapped: boolean): boolean {
   // SNAP: aa aa 03 + OUI(3) + type(2)
   if (end - p >= 8 && b[p] === 0xaa && b[p + 1] === 0xaa && b[p + 2] === 0x03) {
-    return ethertype(b, p + 8, end, b.readUInt16BE(p + 6), d, ctx, snapped);
+    return ethertype(b, p + 8, end, u16be(b, p + 6), d, ctx, snapped);
   }
   return true; // STP, NetBIOS over LLC, ...: not decoded further
 }
@@ -256,10 +257,10 @@ function ethertype(b: Buffer, p: number, end: number, type: number, d: Decoded, 
       d.anomaly('vlan_truncated');
       return true;
     }
-    const id = b.readUInt16BE(p) & 0x0fff;
+    const id = u16be(b, p) & 0x0fff;
     if (tags === 0) d.vlan = id;
     else if (tags === 1) d.innerVlan = id;
-    type = b.readUInt16BE(p + 2);
+    type = u16be(b, p + 2);
     p += 4;
     if (++tags > 8) {
       d.anomaly('vlan_too_many_tags');
@@ -276,7 +277,7 @@ function ethertype(b: Buffer, p: number, end: number, type: number, d: Decoded, 
   }
   if (type === 0x8864 && end - p >= 8) {
     // PPPoE session: 6-byte header + PPP protocol
-    const proto = b.readUInt16BE(p + 6);
+    const proto = u16be(b, p + 6);
     if (proto === 0x0021) return ip4(b, p + 8, end, d, ctx, snapped);
     if (proto === 0x0057) return ip6(b, p + 8, end, d, ctx, snapped);
   }
@@ -336,8 +337,8 @@ function nflog(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext
   const family = b[p];
   let q = p + 4;
   while (end - q >= 4) {
-    const len = b.readUInt16LE(q);
-    const type = b.readUInt16LE(q + 2);
+    const len = u16le(b, q);
+    const type = u16le(b, q + 2);
     if (len < 4 || q + len > end) break;
     if (type === 9) {
       if (family === 10) return ip6(b, q + 4, q + len, d, ctx, snapped);
@@ -369,7 +370,7 @@ function ip4(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, 
     d.anomaly('ipv4_truncated_header', `header ${ihl} bytes, ${avail} captured`);
     return true;
   }
-  let total = b.readUInt16BE(p + 2);
+  let total = u16be(b, p + 2);
   if (total === 0 && avail > ihl) {
     total = avail; // TSO: total length 0 on offloaded captures, as Wireshark handles it
   }
@@ -390,13 +391,13 @@ function ip4(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, 
   if (avail < total && !snapped) {
     d.anomaly('ipv4_truncated_payload', `total length ${total}, ${avail} bytes in frame`);
   }
-  const ff = b.readUInt16BE(p + 6);
+  const ff = u16be(b, p + 6);
   const more = (ff & 0x2000) !== 0;
   const fragOff = (ff & 0x1fff) * 8;
   if (more || fragOff) {
     d.fragHeld = true;
     if (availL4 < total - ihl) return true; // incomplete fragment capture: cannot reassemble
-    const key = `4${b.toString('latin1', p + 12, p + 20)}${b.readUInt16BE(p + 4)}/${proto}`;
+    const key = `4${b.toString('latin1', p + 12, p + 20)}${u16be(b, p + 4)}/${proto}`;
     const r = ctx.frag.add(key, fragOff, more, b.subarray(p + ihl, p + ihl + availL4), fragOff === 0 ? b.subarray(p, p + ihl) : null, ctx.now, d.onAnomaly);
     if (!r) return true;
     d.fragHeld = false;
@@ -436,7 +437,7 @@ function ip6(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, 
     d.anomaly('ip_bad_version', `version ${b[p] >> 4}`);
     return true;
   }
-  let plen = b.readUInt16BE(p + 4);
+  let plen = u16be(b, p + 4);
   if (plen === 0 && avail > 40) plen = avail - 40; // jumbogram or TSO
   d.ipVersion = 6;
   d.nb = b;
@@ -465,10 +466,10 @@ function ip6(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, 
       let hl: number;
       if (nh === 44) {
         hl = 8;
-        const fo = b.readUInt16BE(q + 2);
+        const fo = u16be(b, q + 2);
         fragOff = fo & 0xfff8;
         more = (fo & 1) !== 0;
-        fragId = b.readUInt32BE(q + 4);
+        fragId = u32be(b, q + 4);
       } else if (nh === 51) hl = (b[q + 1] + 2) * 4;
       else hl = (b[q + 1] + 1) * 8;
       if (q + hl > dataEnd) {
@@ -549,9 +550,9 @@ function gre(b: Buffer, p: number, avail: number, d: Decoded, ctx: DecodeContext
     d.anomaly('gre_truncated');
     return true;
   }
-  const flags = b.readUInt16BE(p);
+  const flags = u16be(b, p);
   const ver = flags & 7;
-  const type = b.readUInt16BE(p + 2);
+  const type = u16be(b, p + 2);
   let hl = 4;
   if (flags & 0x8000) hl += 4; // checksum + reserved
   if (flags & 0x2000) hl += 4; // key
@@ -573,7 +574,7 @@ function gre(b: Buffer, p: number, avail: number, d: Decoded, ctx: DecodeContext
     let q = p + hl;
     if (end - q >= 2 && b[q] === 0xff && b[q + 1] === 0x03) q += 2;
     if (end - q >= 2) {
-      const pp = b.readUInt16BE(q);
+      const pp = u16be(b, q);
       if (pp === 0x0021) return ip4(b, q + 2, end, d, ctx, snapped);
       if (pp === 0x0057) return ip6(b, q + 2, end, d, ctx, snapped);
     }
@@ -590,10 +591,10 @@ function tcp(b: Buffer, p: number, avail: number, l4Len: number, d: Decoded, sna
     if (!snapped || avail < 14) d.anomaly('tcp_truncated_header', `${avail} bytes`);
     if (avail >= 14) {
       // ports, sequence numbers and flags are still usable (snaplen cut inside the header)
-      d.sport = b.readUInt16BE(p);
-      d.dport = b.readUInt16BE(p + 2);
-      d.seqI = b.readInt32BE(p + 4);
-      d.ackI = b.readInt32BE(p + 8);
+      d.sport = u16be(b, p);
+      d.dport = u16be(b, p + 2);
+      d.seqI = i32be(b, p + 4);
+      d.ackI = i32be(b, p + 8);
       d.tcpFlags = b[p + 13];
       d.hasL4 = true;
       d.tcpHdrLen = 20;
@@ -601,13 +602,13 @@ function tcp(b: Buffer, p: number, avail: number, l4Len: number, d: Decoded, sna
     }
     return true;
   }
-  d.sport = b.readUInt16BE(p);
-  d.dport = b.readUInt16BE(p + 2);
-  d.seqI = b.readInt32BE(p + 4);
-  d.ackI = b.readInt32BE(p + 8);
+  d.sport = u16be(b, p);
+  d.dport = u16be(b, p + 2);
+  d.seqI = i32be(b, p + 4);
+  d.ackI = i32be(b, p + 8);
   const off = (b[p + 12] >> 4) * 4;
   d.tcpFlags = b[p + 13];
-  d.win = b.readUInt16BE(p + 14);
+  d.win = u16be(b, p + 14);
   d.hasL4 = true;
   if (off < 20) {
     d.anomaly('tcp_bad_data_offset', `data offset ${off / 4}`);
@@ -652,11 +653,11 @@ function tcpOptions(b: Buffer, p: number, end: number, d: Decoded): void {
       d.anomaly('tcp_bad_option', `option ${kind} length ${len}`);
       return;
     }
-    if (kind === 2 && len === 4) d.mss = b.readUInt16BE(p + 2);
+    if (kind === 2 && len === 4) d.mss = u16be(b, p + 2);
     else if (kind === 3 && len === 3) d.wscale = b[p + 2];
     else if (kind === 4) d.sackOk = true;
     else if (kind === 8 && len === 10) {
-      d.tsValI = b.readInt32BE(p + 2);
+      d.tsValI = i32be(b, p + 2);
       d.hasTsOpt = true;
     }
     p += len;
@@ -667,17 +668,17 @@ function udp(b: Buffer, p: number, avail: number, l4Len: number, d: Decoded, ctx
   if (avail < 8) {
     if (!snapped || avail < 4) d.anomaly('udp_truncated_header', `${avail} bytes`);
     if (avail >= 4) {
-      d.sport = b.readUInt16BE(p);
-      d.dport = b.readUInt16BE(p + 2);
+      d.sport = u16be(b, p);
+      d.dport = u16be(b, p + 2);
       d.hasL4 = true;
       d.payloadLen = Math.max(0, l4Len - 8);
     }
     return true;
   }
-  d.sport = b.readUInt16BE(p);
-  d.dport = b.readUInt16BE(p + 2);
+  d.sport = u16be(b, p);
+  d.dport = u16be(b, p + 2);
   d.hasL4 = true;
-  const ulen = b.readUInt16BE(p + 4);
+  const ulen = u16be(b, p + 4);
   let plen = l4Len - 8;
   if (ulen < 8 || ulen > l4Len) {
     if (ulen !== 0) d.anomaly('udp_bad_length', `UDP length ${ulen}, IP payload ${l4Len}`);

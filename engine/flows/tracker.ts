@@ -9,6 +9,7 @@
  * A `FlowRecord` object is made only when a flow ends, for the sink.
  */
 import { formatIPv4, formatIPv6, formatMac } from '../decode/addr.js';
+import { i32be } from '../decode/bytes.js';
 import { PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, type Decoded } from '../decode/packet.js';
 import { LIKELY_SERVER_TCP, LIKELY_SERVER_UDP, TcpState, icmpCounterpart, tcpConnState, udpConnState } from './connstate.js';
 
@@ -473,8 +474,9 @@ export class FlowTracker {
     const k = this.k;
     let fwd: boolean;
     if (d.ipVersion === 4) {
-      const a = nb.readUInt32BE(d.srcOff);
-      const b = nb.readUInt32BE(d.dstOff);
+      // signed words: any consistent order makes the key canonical, and small integers stay unboxed
+      const a = i32be(nb, d.srcOff);
+      const b = i32be(nb, d.dstOff);
       fwd = oneWay || a < b || (a === b && sp <= dp);
       k[0] = (proto << 8) | (oneWay ? 1 : 0) | 0x40000;
       k[1] = fwd ? a : b;
@@ -483,14 +485,14 @@ export class FlowTracker {
       k[9] = fwd ? ((sp << 16) | dp) >>> 0 : ((dp << 16) | sp) >>> 0;
     } else {
       let c = 0;
-      for (let i = 0; i < 16 && c === 0; i += 4) c = nb.readUInt32BE(d.srcOff + i) - nb.readUInt32BE(d.dstOff + i);
+      for (let i = 0; i < 16 && c === 0; i += 4) c = i32be(nb, d.srcOff + i) - i32be(nb, d.dstOff + i);
       fwd = oneWay || c < 0 || (c === 0 && sp <= dp);
       const x = fwd ? d.srcOff : d.dstOff;
       const y = fwd ? d.dstOff : d.srcOff;
       k[0] = (proto << 8) | (oneWay ? 1 : 0) | 0x60000;
       for (let i = 0; i < 4; i++) {
-        k[1 + i] = nb.readUInt32BE(x + 4 * i);
-        k[5 + i] = nb.readUInt32BE(y + 4 * i);
+        k[1 + i] = i32be(nb, x + 4 * i);
+        k[5 + i] = i32be(nb, y + 4 * i);
       }
       k[9] = fwd ? ((sp << 16) | dp) >>> 0 : ((dp << 16) | sp) >>> 0;
     }

@@ -1,4 +1,5 @@
 import { FramedReader, type RawPacket } from './reader.js';
+import { u32be, u32le } from '../decode/bytes.js';
 import type { ChunkSource } from './source.js';
 
 /** Largest record we accept, as Wireshark (WTAP_MAX_PACKET_SIZE_STANDARD); some files use more for USB. */
@@ -78,15 +79,15 @@ export class PcapReader extends FramedReader {
     const p = this.pos;
     let sec: number, frac: number, incl: number, orig: number;
     if (this.le) {
-      sec = b.readUInt32LE(p);
-      frac = b.readUInt32LE(p + 4);
-      incl = b.readUInt32LE(p + 8);
-      orig = b.readUInt32LE(p + 12);
+      sec = u32le(b, p);
+      frac = u32le(b, p + 4);
+      incl = u32le(b, p + 8);
+      orig = u32le(b, p + 12);
     } else {
-      sec = b.readUInt32BE(p);
-      frac = b.readUInt32BE(p + 4);
-      incl = b.readUInt32BE(p + 8);
-      orig = b.readUInt32BE(p + 12);
+      sec = u32be(b, p);
+      frac = u32be(b, p + 4);
+      incl = u32be(b, p + 8);
+      orig = u32be(b, p + 12);
     }
     if (incl > MAX_RECORD) {
       this.issue(
