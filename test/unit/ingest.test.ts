@@ -83,3 +83,31 @@ describe('ingest', () => {
     expect(byEv[2]).toBeLessThan(byEv[1] as number);
   });
 });
+
+describe('ingest job: progress and abort', () => {
+  const BIG = join(PCAPS, 'attacks', 'dos-spoofing', 'stopddos_tcp_synflood_spoofed.pcap'); // 37,841 packets
+
+  it('reports progress while reading', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-p-'));
+    const seen: number[] = [];
+    const r = await analyze({ files: [BIG], caseDir: dir, progressIntervalMs: 0, onProgress: (p) => seen.push(p.packets) });
+    expect(r.status).toBe('complete');
+    expect(r.totals.packets).toBe(37841);
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThan(seen[i - 1]);
+    expect(seen[seen.length - 1]).toBeLessThanOrEqual(37841);
+  });
+
+  it('stops on abort, keeps what was read and says so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-abort-'));
+    const ac = new AbortController();
+    const r = await analyze({ files: [BIG], caseDir: dir, signal: ac.signal, progressIntervalMs: 0, onProgress: () => ac.abort() });
+    expect(r.status).toBe('partial');
+    expect(r.evidence[0].status).toBe('partial');
+    expect(r.evidence[0].message).toMatch(/aborted/);
+    expect(r.totals.packets).toBeGreaterThan(0);
+    expect(r.totals.packets).toBeLessThan(37841);
+    const n = await q(dir, 'select count(*)::int n from packets');
+    expect(n[0].n).toBe(r.totals.packets);
+  });
+});
