@@ -146,6 +146,8 @@ export class FlowTracker {
   /** 10 key words per slot: [proto|flags, addrA (4 words), addrB (4 words), ports]. */
   keyWords = new Uint32Array(0);
   private readonly k = new Uint32Array(KEY_WORDS);
+  /** Words 3..8 of `k` hold an IPv6 key (they are zero for IPv4 keys). */
+  private kV6 = false;
   /** Live slots in creation order (for eviction of the oldest), with lazy deletion. */
   private order: number[] = [];
   private orderHead = 0;
@@ -240,9 +242,17 @@ export class FlowTracker {
 
   private hash(k: Uint32Array): number {
     let h = 0x811c9dc5;
-    for (let i = 0; i < KEY_WORDS; i++) {
-      h = Math.imul(h ^ k[i], 0x01000193);
-      h ^= h >>> 15;
+    if ((k[0] & 0x60000) === 0x40000) {
+      // IPv4: words 3..8 are zero
+      h = Math.imul(h ^ k[0], 0x01000193);
+      h = Math.imul(h ^ (h >>> 15) ^ k[1], 0x01000193);
+      h = Math.imul(h ^ (h >>> 15) ^ k[2], 0x01000193);
+      h = Math.imul(h ^ (h >>> 15) ^ k[9], 0x01000193);
+    } else {
+      for (let i = 0; i < KEY_WORDS; i++) {
+        h = Math.imul(h ^ k[i], 0x01000193);
+        h ^= h >>> 15;
+      }
     }
     h = Math.imul(h, 0x2c1b3c6d);
     // a signed 32-bit result stays a small integer (an unsigned one above 2^31 would be boxed)
@@ -253,7 +263,9 @@ export class FlowTracker {
     const w = this.keyWords;
     const k = this.k;
     const b = s * KEY_WORDS;
-    return w[b + 9] === k[9] && w[b + 1] === k[1] && w[b + 2] === k[2] && w[b] === k[0] && w[b + 3] === k[3] && w[b + 4] === k[4] && w[b + 5] === k[5] && w[b + 6] === k[6] && w[b + 7] === k[7] && w[b + 8] === k[8];
+    if (w[b + 9] !== k[9] || w[b + 1] !== k[1] || w[b + 2] !== k[2] || w[b] !== k[0]) return false;
+    // same first word: same IP version; IPv4 keys have zeros in words 3..8
+    return (k[0] & 0x60000) === 0x40000 || (w[b + 3] === k[3] && w[b + 4] === k[4] && w[b + 5] === k[5] && w[b + 6] === k[6] && w[b + 7] === k[7] && w[b + 8] === k[8]);
   }
 
   /** Slot of the flow whose key is in `this.k`, or -1. */
@@ -481,7 +493,10 @@ export class FlowTracker {
       k[0] = (proto << 8) | (oneWay ? 1 : 0) | 0x40000;
       k[1] = fwd ? a : b;
       k[2] = fwd ? b : a;
-      k[3] = k[4] = k[5] = k[6] = k[7] = k[8] = 0;
+      if (this.kV6) {
+        k.fill(0, 3, 9);
+        this.kV6 = false;
+      }
       k[9] = fwd ? ((sp << 16) | dp) >>> 0 : ((dp << 16) | sp) >>> 0;
     } else {
       let c = 0;
@@ -490,6 +505,7 @@ export class FlowTracker {
       const x = fwd ? d.srcOff : d.dstOff;
       const y = fwd ? d.dstOff : d.srcOff;
       k[0] = (proto << 8) | (oneWay ? 1 : 0) | 0x60000;
+      this.kV6 = true;
       for (let i = 0; i < 4; i++) {
         k[1 + i] = i32be(nb, x + 4 * i);
         k[5 + i] = i32be(nb, y + 4 * i);
