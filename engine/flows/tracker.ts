@@ -132,6 +132,8 @@ export function macText(m: number): string | null {
 
 const FP = 8; // first payload sizes kept per flow
 const KEY_WORDS = 10;
+/** Longest history kept per flow (Zeek has no limit; repeated letters beyond this are dropped). */
+const MAX_HISTORY = 256;
 const LIVE = 1;
 
 function protoName(p: number): string {
@@ -703,7 +705,8 @@ export class FlowTracker {
   }
 
   private letter(s: number, isOrig: boolean, l: string): void {
-    this.history[s] += isOrig ? l : l.toLowerCase();
+    // repeated letters (a RST storm with changing sequence numbers) cannot grow a history without bound
+    if (this.history[s].length < MAX_HISTORY) this.history[s] += isOrig ? l : l.toLowerCase();
   }
 
   private once(s: number, isOrig: boolean, bit: number, l: string): void {

@@ -418,3 +418,33 @@ describe('conn_state functions', () => {
     expect(icmpCounterpart(false, 3)).toBe(-1);
   });
 });
+
+describe('history length is bounded', () => {
+  it('a RST storm with changing sequence numbers keeps at most 256 history letters', async () => {
+    const { FlowTracker } = await import('../../engine/flows/tracker.js');
+    const { Decoded } = await import('../../engine/decode/packet.js');
+    const recs: { history: string }[] = [];
+    const t = new FlowTracker((f) => recs.push(f));
+    const d = new Decoded();
+    const nb = Buffer.from([10, 0, 0, 1, 10, 0, 0, 2]);
+    for (let i = 0; i < 2000; i++) {
+      d.reset();
+      d.ipVersion = 4;
+      d.nb = nb;
+      d.srcOff = i % 2 ? 4 : 0;
+      d.dstOff = i % 2 ? 0 : 4;
+      d.proto = 6;
+      d.hasL4 = true;
+      d.sport = i % 2 ? 80 : 40000;
+      d.dport = i % 2 ? 40000 : 80;
+      d.tcpFlags = 0x04; // RST
+      d.seqI = i * 1000;
+      d.ipLen = 40;
+      t.packet(d, 1000, i, 1, i + 1, null);
+    }
+    t.finish();
+    expect(recs.length).toBe(1);
+    expect(recs[0].history.length).toBe(256);
+    expect(recs[0].history.startsWith('Rr')).toBe(true);
+  });
+});
