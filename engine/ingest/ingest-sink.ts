@@ -17,9 +17,11 @@ export interface CaseMeta {
 }
 
 const COMMIT_ROWS = 1 << 21;
+const FLUSH_ROWS = 1 << 16;
 
 export class IngestSink {
   private sinceCommit = 0;
+  private sinceFlush = 0;
   private constructor(
     private readonly store: CaseStore,
     readonly meta: CaseMeta,
@@ -56,6 +58,12 @@ export class IngestSink {
     if (batch.table === FLOWS_WIRE) batch = deriveFlowRows(batch, this.meta.salt);
     this.store.appendNow(batch);
     this.sinceCommit += rows;
+    this.sinceFlush += rows;
+    if (this.sinceFlush >= FLUSH_ROWS) {
+      // move appended rows into the transaction now, so that little is left for the end
+      this.sinceFlush = 0;
+      await this.store.flush();
+    }
     if (this.sinceCommit >= COMMIT_ROWS) {
       this.sinceCommit = 0;
       await this.store.flush();
