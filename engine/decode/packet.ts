@@ -275,6 +275,11 @@ function ethertype(b: Buffer, p: number, end: number, type: number, d: Decoded, 
     if (end - p < 8) d.anomaly('arp_truncated');
     return true;
   }
+  if (type === 0x8903) {
+    // Cisco FabricPath: FTag/TTL, then the original Ethernet frame
+    if (end - p < 2 + 14) return linkShort(d, 'FabricPath header');
+    return ethernet(b, p + 2, end, d, ctx, snapped);
+  }
   if (type === 0x8864 && end - p >= 8) {
     // PPPoE session: 6-byte header + PPP protocol
     const proto = u16be(b, p + 6);
@@ -437,8 +442,8 @@ function ip6(b: Buffer, p: number, end: number, d: Decoded, ctx: DecodeContext, 
     d.anomaly('ip_bad_version', `version ${b[p] >> 4}`);
     return true;
   }
-  let plen = u16be(b, p + 4);
-  if (plen === 0 && avail > 40) plen = avail - 40; // jumbogram or TSO
+  // payload length 0 is taken as it is (as Zeek); jumbograms (hop-by-hop option) are not decoded
+  const plen = u16be(b, p + 4);
   d.ipVersion = 6;
   d.nb = b;
   d.srcOff = p + 8;

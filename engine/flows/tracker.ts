@@ -575,9 +575,8 @@ export class FlowTracker {
         }
       } else if (proto === PROTO_ICMP || proto === PROTO_ICMPV6) {
         this.eBytes[e] += Math.max(0, d.l4Len - 8);
-      } else {
-        this.eBytes[e] += d.payloadLen;
       }
+      // other IP protocols: Zeek counts packets and IP bytes only (orig_bytes/resp_bytes stay 0)
     }
     return this.id[s];
   }
