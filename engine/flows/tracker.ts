@@ -18,6 +18,8 @@ export interface FlowConfig {
   /** Inactivity timeout of a TCP connection before its handshake completes (Zeek uses the UDP value). */
   tcpSetupInactivitySec: number;
   udpInactivitySec: number;
+  /** UDP flows on DNS ports (53, 137, 5353, 5355) end after this much silence (Zeek's dns_session_timeout). */
+  dnsInactivitySec: number;
   icmpInactivitySec: number;
   otherInactivitySec: number;
   /** Unanswered connection attempts end this long after the first SYN. */
@@ -36,6 +38,7 @@ export const DEFAULT_FLOW_CONFIG: FlowConfig = {
   tcpInactivitySec: 300,
   tcpSetupInactivitySec: 60,
   udpInactivitySec: 60,
+  dnsInactivitySec: 10,
   icmpInactivitySec: 60,
   otherInactivitySec: 60,
   tcpAttemptDelaySec: 5,
@@ -132,6 +135,8 @@ export function macText(m: number): string | null {
 
 const FP = 8; // first payload sizes kept per flow
 const KEY_WORDS = 10;
+/** Ports of Zeek's DNS analyzer over UDP (DNS, NetBIOS name service, mDNS, LLMNR). */
+const DNS_PORTS = new Set([53, 137, 5353, 5355]);
 /** Longest history kept per flow (Zeek has no limit; repeated letters beyond this are dropped). */
 const MAX_HISTORY = 256;
 const LIVE = 1;
@@ -654,8 +659,12 @@ export class FlowTracker {
     switch (this.ipProto[s]) {
       case PROTO_TCP:
         return this.estTimer[s] ? this.cfg.tcpInactivitySec : this.cfg.tcpSetupInactivitySec;
-      case PROTO_UDP:
+      case PROTO_UDP: {
+        const a = this.origP[s];
+        const b = this.respP[s];
+        if (DNS_PORTS.has(a) || DNS_PORTS.has(b)) return this.cfg.dnsInactivitySec;
         return this.cfg.udpInactivitySec;
+      }
       case PROTO_ICMP:
       case PROTO_ICMPV6:
         return this.cfg.icmpInactivitySec;

@@ -60,15 +60,21 @@ const SPLITS: Split[] = [
   {
     capture: 'attacks/c2-beaconing/elcabezzonn_empire_http_c2.pcap',
     keys: 14,
-    extraFlows: 22,
+    extraFlows: 26,
     reason:
-      'UDP 9999 and 137 broadcasts repeat after more than udp_inactivity_timeout (60 s): one connection per burst; ten TCP 5-tuples get a lone RST pair about 5 minutes after the handshake, past tcp_inactivity_timeout (300 s): a new connection (history R)',
+      'UDP 9999 broadcasts repeat after more than udp_inactivity_timeout (60 s) and NetBIOS name service (137) ones after more than the DNS session timeout (10 s): one connection per burst; ten TCP 5-tuples get a lone RST pair about 5 minutes after the handshake, past tcp_inactivity_timeout (300 s): a new connection (history R)',
   },
   {
     capture: 'attacks/dns-tunneling/dmachard_sods.pcap',
-    keys: 1,
-    extraFlows: 1,
-    reason: 'DNS query from 192.168.1.17:33353 repeated 87 s later, past udp_inactivity_timeout (60 s)',
+    keys: 3,
+    extraFlows: 3,
+    reason: 'DNS queries from one client port repeated more than 10 s apart: Zeek ends a DNS session after dns_session_timeout (10 s) of silence',
+  },
+  {
+    capture: 'reference/ndpi/ndpi_iphone.pcap',
+    keys: 3,
+    extraFlows: 3,
+    reason: 'mDNS/DNS exchanges on one 5-tuple more than 10 s apart: separate DNS sessions (dns_session_timeout, 10 s), as in Zeek',
   },
   {
     capture: 'reference/ndpi/ndpi_1kxun.pcap',

@@ -86,16 +86,6 @@ const KNOWN: Known[] = [
   {
     log: TEREDO,
     zeekOnly: [
-      row('192.168.2.16', 1920, '192.168.2.1', 53, 'udp', 123, 598, 'SF', 'Dd', 3, 207, 3, 682),
-      row('192.168.2.16', 1920, '192.168.2.1', 53, 'udp', 66, 438, 'SF', 'Dd', 2, 122, 2, 494),
-    ],
-    oursOnly: [row('192.168.2.16', 1920, '192.168.2.1', 53, 'udp', 189, 1036, 'SF', 'Dd', 5, 329, 5, 1176)],
-    reason:
-      "Zeek's DNS analyzer ends a DNS session after dns_session_timeout (10 s) of inactivity; the two query bursts are 15.7 s apart. instacap applies udp_inactivity_timeout (60 s) to every UDP flow",
-  },
-  {
-    log: TEREDO,
-    zeekOnly: [
       row('2001:0:4137:9e50:8000:f12a:b9c8:2815', 128, '2001:4860:0:2001::68', 129, 'icmp', 4, 4, 'OTH', '-', 1, 52, 1, 52),
       row('2001:0:4137:9e50:8000:f12a:b9c8:2815', 1286, '2001:4860:0:2001::68', 80, 'tcp', 1675, 10467, 'S1', 'ShADad', 10, 2279, 12, 11191),
       row('fe80::8000:f227:bec8:61af', 134, 'fe80::8000:ffff:ffff:fffd', 133, 'icmp', '-', '-', 'OTH', '-', 1, 88, 0, 0),
