@@ -35,6 +35,8 @@ export class IngestSink {
         nextEvidenceId: (await store.maxOf('evidence', 'evidence_id')) + 1,
         firstFlowId: (await store.maxOf('flows', 'flow_id')) + 1,
       };
+      // bound DuckDB's buffer pool so that memory does not grow with the evidence size
+      await store.con.run(`SET memory_limit = '256MB'`);
       await store.con.run('BEGIN TRANSACTION');
       await store.prepareAppenders();
       return new IngestSink(store, meta);
