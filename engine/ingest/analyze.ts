@@ -106,10 +106,20 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeResult> {
     if (process.env.INSTACAP_TRACE) process.stderr.write(`trace: ${JSON.stringify(trace)}\n`);
     r.elapsed_sec = (performance.now() - t0) / 1000;
     return r;
+  } catch (e) {
+    throw storeError(e as Error, opts.caseDir);
   } finally {
     // never leave the store worker running
     if (!finished) await writer.finish().catch(() => undefined);
   }
+}
+
+/** Names the case directory in errors that come from writing it (a full disk, no permission...). */
+function storeError(e: Error, dir: string): Error {
+  if (/^(IO|TransactionContext|Catalog|Invalid Input|Permission|Out of Memory) Error|ENOSPC|EACCES|EROFS|ENOTDIR|No space left/i.test(e.message)) {
+    return new Error(`cannot write the case in ${resolve(dir)}: ${e.message} (what was committed before the error is kept)`);
+  }
+  return e;
 }
 
 /** Opens every input; missing and non-capture files are reported in `errors` and skipped. */

@@ -117,7 +117,7 @@ export class WorkerStoreWriter implements StoreWriter {
     if (!path) throw new Error('store worker not built (run npm run build)');
     const worker = new Worker(path, { workerData: { dir } });
     const w = new WorkerStoreWriter(worker);
-    await new Promise<void>((res, rej) => {
+    const started = new Promise<void>((res, rej) => {
       const onMsg = (m: { type: string; message?: string; meta?: CaseMeta }) => {
         if (m.type === 'ready') {
           worker.off('message', onMsg);
@@ -131,6 +131,12 @@ export class WorkerStoreWriter implements StoreWriter {
       worker.on('message', onMsg);
       worker.once('error', rej);
     });
+    try {
+      await started;
+    } catch (e) {
+      await worker.terminate(); // a worker that could not open the case must not keep the process alive
+      throw e;
+    }
     return w;
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { mkdtempSync, statSync, readFileSync } from 'node:fs';
+import { mkdtempSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,5 +109,25 @@ describe('ingest job: progress and abort', () => {
     expect(r.totals.packets).toBeLessThan(37841);
     const n = await q(dir, 'select count(*)::int n from packets');
     expect(n[0].n).toBe(r.totals.packets);
+  });
+});
+
+describe('a case that cannot be written', () => {
+  it('fails with a message naming the case directory, and the process exits', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ic-nd-')), 'plain-file');
+    writeFileSync(file, 'not a directory');
+    const cli = join(__dirname, '..', '..', 'dist', 'cli', 'run.js');
+    let status = 0;
+    let stderr = '';
+    try {
+      execFileSync(process.execPath, [cli, 'analyze', WIKI, '--case', join(file, 'case')], { timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      const err = e as { status: number | null; signal: string | null; stderr: Buffer };
+      expect(err.signal).toBeNull(); // not killed by the timeout: nothing kept the process alive
+      status = err.status ?? -1;
+      stderr = err.stderr.toString();
+    }
+    expect(status).toBe(1);
+    expect(stderr).toContain(`cannot write the case in ${join(file, 'case')}`);
   });
 });
