@@ -11,7 +11,7 @@ const crypto = require('node:crypto');
 try {
   const fd = fs.openSync(workerData.path, fs.constants.O_RDONLY);
   const h = crypto.createHash('sha256');
-  const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+  const buf = Buffer.allocUnsafe(1024 * 1024); // 1 MiB: stays in cache between read() and hashing
   let n, size = 0;
   while ((n = fs.readSync(fd, buf, 0, buf.length, null)) > 0) { h.update(buf.subarray(0, n)); size += n; }
   fs.closeSync(fd);

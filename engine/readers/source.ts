@@ -3,8 +3,11 @@ import { constants } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 
-/** Bytes read per chunk. Large enough that per-chunk overhead vanishes, small enough to stay bounded. */
-export const CHUNK_SIZE = 4 * 1024 * 1024;
+/**
+ * Bytes read per chunk: 1 MiB, small enough that the bytes are still in the CPU cache when they are
+ * parsed (measured faster than 4-8 MiB), large enough that per-read overhead vanishes.
+ */
+export const CHUNK_SIZE = 1024 * 1024;
 
 /**
  * A source of file bytes in chunks. `refill(keep)` returns a new buffer holding `keep` (the unread
@@ -56,10 +59,11 @@ export class PlainSource implements ChunkSource {
         this.pos -= CHUNK_SIZE;
         this.pending = null;
       }
-      const size = keep.length + CHUNK_SIZE;
-      const buf = Buffer.allocUnsafe(size);
+      // read at least as much again as is kept, so that a huge record needs few refills
+      const more = Math.max(CHUNK_SIZE, keep.length);
+      const buf = Buffer.allocUnsafe(keep.length + more);
       keep.copy(buf, 0);
-      const { bytesRead } = await this.fh.read(buf, keep.length, CHUNK_SIZE, this.pos);
+      const { bytesRead } = await this.fh.read(buf, keep.length, more, this.pos);
       if (bytesRead === 0) return null;
       this.pos += bytesRead;
       return buf.subarray(0, keep.length + bytesRead);

@@ -131,3 +131,48 @@ describe('a case that cannot be written', () => {
     expect(stderr).toContain(`cannot write the case in ${join(file, 'case')}`);
   });
 });
+
+describe('records larger than a read chunk', () => {
+  it('reads pcapng blocks of several MiB from a plain file', async () => {
+    const { openCapture } = await import('../../engine/readers/open.js');
+    const blk = (t: number, body: Buffer) => {
+      const l = 12 + body.length;
+      const h = Buffer.alloc(8);
+      h.writeUInt32LE(t, 0);
+      h.writeUInt32LE(l, 4);
+      const tail = Buffer.alloc(4);
+      tail.writeUInt32LE(l, 0);
+      return Buffer.concat([h, body, tail]);
+    };
+    const shb = Buffer.alloc(16);
+    shb.writeUInt32LE(0x1a2b3c4d, 0);
+    shb.writeUInt16LE(1, 4);
+    shb.writeBigInt64LE(-1n, 8);
+    const idb = Buffer.alloc(8);
+    idb.writeUInt16LE(1, 0);
+    const epb = (n: number, size: number) => {
+      const h = Buffer.alloc(20);
+      h.writeUInt32LE(n, 8);
+      h.writeUInt32LE(size, 12);
+      h.writeUInt32LE(size, 16);
+      return blk(6, Buffer.concat([h, Buffer.alloc(size, n), Buffer.alloc((4 - (size % 4)) % 4)]));
+    };
+    const sizes = [100, 3_000_000, 100, 2_500_001, 60];
+    const file = join(mkdtempSync(join(tmpdir(), 'ic-big-')), 'big.pcapng');
+    writeFileSync(file, Buffer.concat([blk(0x0a0d0d0a, shb), blk(1, idb), ...sizes.map((s, i) => epb(i + 1, s))]));
+    const r = await openCapture(file);
+    const got: string[] = [];
+    for (;;) {
+      const p = r.next();
+      if (p) {
+        got.push(`${p.caplen}:${p.buf[p.off]}:${p.buf[p.off + p.caplen - 1]}`);
+        continue;
+      }
+      if (r.done) break;
+      await r.fill();
+    }
+    await r.close();
+    expect(got).toEqual(sizes.map((s, i) => `${s}:${i + 1}:${i + 1}`));
+    expect(r.issues).toEqual([]);
+  });
+});
