@@ -158,6 +158,8 @@ export class FlowTracker {
   /** Live slots in creation order (for eviction of the oldest), with lazy deletion. */
   private order: number[] = [];
   private orderHead = 0;
+  /** Creation stamp (flowsCreated at creation) of each `order` entry, and of each slot's flow. */
+  private orderStamp: number[] = [];
   private created = new Float64Array(0);
   private nextId: number;
   /**
@@ -298,6 +300,7 @@ export class FlowTracker {
     t[i] = s + 1;
     this.created[s] = this.flowsCreated;
     this.order.push(s);
+    this.orderStamp.push(this.flowsCreated);
   }
 
   /** Removes slot `s` from the hash table (backward-shift deletion keeps probe chains intact). */
@@ -336,10 +339,6 @@ export class FlowTracker {
       while (this.table[i] !== 0) i = (i + 1) & this.mask;
       this.table[i] = s + 1;
     }
-  }
-
-  get nextFlowId(): number {
-    return this.nextId;
   }
 
   private grow(n: number): void {
@@ -948,18 +947,13 @@ export class FlowTracker {
 
   /** The record of the flow in slot `s` as it stands now. */
   private record(s: number, endReason: string): FlowRecord {
-    const oe = 2 * s + this.oSub[s];
+    const oe = this.origEndpoint(s);
     const re = oe ^ 1;
     const ipProto = this.ipProto[s];
-    const tcp = ipProto === PROTO_TCP;
-    const origBytes = tcp ? this.tcpSize(oe, re) : this.eBytes[oe];
-    const respBytes = tcp ? this.tcpSize(re, oe) : this.eBytes[re];
     const history = this.history[s];
-    const connState = tcp
-      ? tcpConnState(this.eState[oe], this.eState[re], origBytes, respBytes, history)
-      : ipProto === PROTO_UDP
-        ? udpConnState(this.ePkts[oe] > 0, this.ePkts[re] > 0)
-        : 'OTH';
+    const origBytes = this.origBytesOf(s);
+    const respBytes = this.respBytesOf(s);
+    const connState = this.connStateOf(s);
     const fc = s * 6;
     const fps: number[] = [];
     for (let i = 0; i < this.fpCount[s]; i++) fps.push(this.fp[s * FP + i]);
@@ -1048,56 +1042,59 @@ export class FlowTracker {
     this.used--;
   }
 
+  /**
+   * Entry `i` of `order` still names the flow it was made for: its slot is live and was not freed
+   * and reused by a newer flow since (the creation stamps differ then).
+   */
+  private current(i: number): boolean {
+    const s = this.order[i];
+    return this.keys[s] === LIVE && this.created[s] === this.orderStamp[i];
+  }
+
+  /** Keeps only the current entries of `order`, in creation order. */
+  private compactOrder(): void {
+    const slots: number[] = [];
+    const stamps: number[] = [];
+    for (let i = this.orderHead; i < this.order.length; i++) {
+      if (!this.current(i)) continue;
+      slots.push(this.order[i]);
+      stamps.push(this.orderStamp[i]);
+    }
+    this.order = slots;
+    this.orderStamp = stamps;
+    this.orderHead = 0;
+  }
+
   private evictOldest(): void {
-    // `order` holds slots in creation order; entries whose slot was freed or reused are stale
     while (this.orderHead < this.order.length) {
-      const s = this.order[this.orderHead++];
-      if (this.keys[s] === LIVE) {
+      const i = this.orderHead++;
+      if (this.current(i)) {
         this.evicted++;
-        this.end(s, 'evicted');
+        this.end(this.order[i], 'evicted');
         break;
       }
     }
-    this.compactOrder();
-  }
-
-  private compactOrder(): void {
-    if (this.orderHead > 4096 && this.orderHead * 2 > this.order.length) {
-      this.order = this.order.slice(this.orderHead);
-      this.orderHead = 0;
-    }
+    if (this.orderHead > 4096 && this.orderHead * 2 > this.order.length) this.compactOrder();
   }
 
   /** Ends every flow whose timers have run out at packet time `now`. */
   sweep(now: number): void {
     this.clock[1] = now;
     this.clock[2] = now;
-    const live: number[] = [];
     for (let i = this.orderHead; i < this.order.length; i++) {
+      if (!this.current(i)) continue;
       const s = this.order[i];
-      if (this.keys[s] !== LIVE) continue;
       const why = this.expired(s);
       if (why) this.end(s, why);
     }
-    // rebuild the creation order without ended slots (a reused slot keeps its newer position)
-    const seen = new Uint8Array(this.cap);
-    for (let i = this.order.length - 1; i >= this.orderHead; i--) {
-      const s = this.order[i];
-      if (this.keys[s] === LIVE && !seen[s]) {
-        seen[s] = 1;
-        live.push(s);
-      }
-    }
-    live.reverse();
-    this.order = live;
-    this.orderHead = 0;
+    this.compactOrder();
   }
 
   /** End of input: every remaining flow is written with its current state, oldest first. */
   finish(): void {
-    this.sweep(-Infinity);
-    const rest: number[] = [];
-    for (let i = this.orderHead; i < this.order.length; i++) if (this.keys[this.order[i]] === LIVE) rest.push(this.order[i]);
-    for (const s of rest) if (this.keys[s] === LIVE) this.end(s, 'eof');
+    this.compactOrder();
+    for (const s of this.order) this.end(s, 'eof');
+    this.order = [];
+    this.orderStamp = [];
   }
 }

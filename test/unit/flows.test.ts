@@ -448,3 +448,42 @@ describe('history length is bounded', () => {
     expect(recs[0].history.startsWith('Rr')).toBe(true);
   });
 });
+
+describe('flow table limit after slot reuse', () => {
+  it('evicts the oldest live flow, also after a slot was freed and reused', async () => {
+    const { FlowTracker, DEFAULT_FLOW_CONFIG } = await import('../../engine/flows/tracker.js');
+    const { Decoded } = await import('../../engine/decode/packet.js');
+    const ended: { origP: number; endReason: string }[] = [];
+    const t = new FlowTracker((f) => ended.push({ origP: f.origP, endReason: f.endReason }), 1, { ...DEFAULT_FLOW_CONFIG, maxFlows: 2 });
+    const d = new Decoded();
+    const nb = Buffer.from([10, 0, 0, 1, 10, 0, 0, 2]);
+    const tcp = (sport: number, toServer: boolean, flags: number, seq: number, ns: number) => {
+      d.reset();
+      d.ipVersion = 4;
+      d.nb = nb;
+      d.srcOff = toServer ? 0 : 4;
+      d.dstOff = toServer ? 4 : 0;
+      d.proto = 6;
+      d.hasL4 = true;
+      d.sport = toServer ? sport : 80;
+      d.dport = toServer ? 80 : sport;
+      d.tcpFlags = flags;
+      d.seqI = seq;
+      d.ackI = toServer ? 0 : seq + 1;
+      d.ipLen = 40;
+      t.packet(d, 100, ns, 1, ns, null);
+    };
+    const SYN = 0x02;
+    const RST_ACK = 0x14;
+    tcp(1001, true, SYN, 1000, 1); // A
+    tcp(1001, false, RST_ACK, 0, 2); // A rejected (closed)
+    tcp(1002, true, SYN, 5000, 3); // B
+    tcp(1001, true, SYN, 9000, 4); // a new SYN on A's ports: A ends (reuse), A' takes A's freed slot
+    tcp(1003, true, SYN, 7000, 5); // table full (B, A'): the oldest, B, is evicted
+    expect(ended).toEqual([
+      { origP: 1001, endReason: 'reuse' },
+      { origP: 1002, endReason: 'evicted' },
+    ]);
+    expect(t.evicted).toBe(1);
+  });
+});
