@@ -84,10 +84,17 @@ function tsLess(aSec: number, aNs: number, bSec: number, bNs: number): boolean {
 }
 
 /** Where an ingest spent its wall time (printed with INSTACAP_TRACE=1). */
-const trace = { startMs: 0, loopMs: 0, drainMs: 0, hashWaitMs: 0, finishMs: 0 };
+interface Trace {
+  startMs: number;
+  loopMs: number;
+  drainMs: number;
+  hashWaitMs: number;
+  finishMs: number;
+}
 
 export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeResult> {
   const t0 = performance.now();
+  const trace: Trace = { startMs: 0, loopMs: 0, drainMs: 0, hashWaitMs: 0, finishMs: 0 };
   const errors: { path: string; message: string }[] = [];
   // the writer owns the database for the whole ingest; it starts on its own thread while the inputs
   // are opened and decoding begins (ids are numbered from 1 here and made case-wide by the writer)
@@ -95,7 +102,7 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeResult> {
   let finished = false;
   try {
     const inputs = await openInputs(opts.files, errors);
-    const r = await run(writer, inputs, opts, errors, t0);
+    const r = await run(writer, inputs, opts, errors, t0, trace);
     finished = true;
     const tf = performance.now();
     await writer.finish();
@@ -169,6 +176,7 @@ async function run(
   opts: AnalyzeOptions,
   errors: { path: string; message: string }[],
   t0: number,
+  trace: Trace,
 ): Promise<AnalyzeResult> {
   inputs.forEach((inp, i) => (inp.id = 1 + i));
   const packets = new ColumnBatch(PACKETS, 16384);
@@ -185,39 +193,20 @@ async function run(
     flow: packets.col('flow_id'),
   };
   // column views of the packet batch; renewed whenever the batch is handed to the writer
-  const P: {
-    ev: Uint16Array;
-    no: Uint32Array;
-    off: Float64Array;
-    ts: Float64Array;
-    tsNs: Uint32Array;
-    cap: Uint32Array;
-    orig: Uint32Array;
-    flow: Uint32Array;
-  } = {
-    ev: new Uint16Array(0),
-    no: new Uint32Array(0),
-    off: new Float64Array(0),
-    ts: new Float64Array(0),
-    tsNs: new Uint32Array(0),
-    cap: new Uint32Array(0),
-    orig: new Uint32Array(0),
-    flow: new Uint32Array(0),
-  };
-  const bindPackets = () => {
-    P.ev = packets.cols[ci.ev] as Uint16Array;
-    P.no = packets.cols[ci.no] as Uint32Array;
-    P.off = packets.cols[ci.off] as Float64Array;
-    P.ts = packets.cols[ci.ts] as Float64Array;
-    P.tsNs = packets.nanos[ci.ts]!;
-    P.cap = packets.cols[ci.cap] as Uint32Array;
-    P.orig = packets.cols[ci.orig] as Uint32Array;
-    P.flow = packets.cols[ci.flow] as Uint32Array;
-  };
-  bindPackets();
+  const bindPackets = () => ({
+    ev: packets.cols[ci.ev] as Uint16Array,
+    no: packets.cols[ci.no] as Uint32Array,
+    off: packets.cols[ci.off] as Float64Array,
+    ts: packets.cols[ci.ts] as Float64Array,
+    tsNs: packets.nanos[ci.ts]!,
+    cap: packets.cols[ci.cap] as Uint32Array,
+    orig: packets.cols[ci.orig] as Uint32Array,
+    flow: packets.cols[ci.flow] as Uint32Array,
+  });
+  let P = bindPackets();
   const flush = (b: ColumnBatch) => {
     writer.write(b);
-    if (b === packets) bindPackets();
+    if (b === packets) P = bindPackets();
   };
   let totalAnomalies = 0;
 

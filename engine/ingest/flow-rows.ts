@@ -169,7 +169,7 @@ function addrText(c: Float64Array[], r: number): string {
  */
 export function deriveFlowRows(wire: ColumnBatch, salt: number): ColumnBatch {
   const n = wire.rows;
-  const col = (name: string) => wire.cols[FLOWS_WIRE.fields.findIndex((f) => f.name === name)];
+  const col = (name: string) => wire.cols[IDX[name]];
   const str = (name: string) => col(name) as (string | null)[];
   const num = (name: string) => col(name) as Float64Array;
   const flowId = col('flow_id') as Uint32Array;

@@ -9,8 +9,6 @@ import { existsSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ColumnBatch } from '../store/batch.js';
-
-const ColumnBatchFrom = ColumnBatch.fromMessage;
 import type { IngestSink, CaseMeta } from './ingest-sink.js';
 
 export interface StoreWriter {
@@ -223,7 +221,7 @@ export class EarlyStoreWriter implements StoreWriter {
       return;
     }
     const { msg } = b.detach();
-    this.queue.push(ColumnBatchFrom(b.table, msg));
+    this.queue.push(ColumnBatch.fromMessage(b.table, msg));
     this.handOver();
   }
 

@@ -176,13 +176,6 @@ export class CaseStore {
     return a;
   }
 
-  /** Appends a full or partial batch as one data chunk, then clears the batch. */
-  async append(b: ColumnBatch): Promise<void> {
-    if (b.rows === 0) return;
-    const ap = await this.appender(b.table);
-    this.appendSync(ap, b);
-  }
-
   /** Creates the appenders of every table up front, so that `appendNow` is synchronous. */
   async prepareAppenders(): Promise<void> {
     for (const t of TABLES) await this.appender(t);
@@ -284,11 +277,6 @@ export class CaseStore {
   /** Flushes appenders so that everything appended is visible to queries. */
   async flush(): Promise<void> {
     for (const a of this.appenders.values()) a.flushSync();
-  }
-
-  async checkpoint(): Promise<void> {
-    await this.flush();
-    await this.con.run('CHECKPOINT');
   }
 
   /** Runs SQL and returns rows as JSON-friendly objects. */
