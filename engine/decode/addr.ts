@@ -4,8 +4,19 @@ export function formatIPv4(b: Uint8Array, o: number): string {
   return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
 }
 
+/** Decimal and two-digit hex text of every byte value (formatting is table lookups and joins). */
+const DEC: string[] = Array.from({ length: 256 }, (_, i) => String(i));
+const HEX2: string[] = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
+
 export function ipv4FromU32(a: number): string {
-  return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+  return DEC[a >>> 24] + '.' + DEC[(a >>> 16) & 255] + '.' + DEC[(a >>> 8) & 255] + '.' + DEC[a & 255];
+}
+
+/** A MAC address held as a number (48 bits, as the flow tracker keeps it) in colon-hex text. */
+export function macFromNumber(m: number): string {
+  const hi = Math.floor(m / 4294967296);
+  const lo = m >>> 0;
+  return HEX2[(hi >>> 8) & 255] + ':' + HEX2[hi & 255] + ':' + HEX2[lo >>> 24] + ':' + HEX2[(lo >>> 16) & 255] + ':' + HEX2[(lo >>> 8) & 255] + ':' + HEX2[lo & 255];
 }
 
 /** RFC 5952 text form (lower case, longest zero run compressed, IPv4-mapped shown dotted). */
@@ -38,10 +49,5 @@ export function formatIPv6(b: Uint8Array, o: number): string {
 }
 
 export function formatMac(b: Uint8Array, o: number): string {
-  let s = '';
-  for (let i = 0; i < 6; i++) {
-    const x = b[o + i];
-    s += (i ? ':' : '') + (x < 16 ? '0' : '') + x.toString(16);
-  }
-  return s;
+  return HEX2[b[o]] + ':' + HEX2[b[o + 1]] + ':' + HEX2[b[o + 2]] + ':' + HEX2[b[o + 3]] + ':' + HEX2[b[o + 4]] + ':' + HEX2[b[o + 5]];
 }

@@ -8,7 +8,7 @@
  * and young-generation GC then copies millions of them; typed arrays are invisible to the GC.
  * A `FlowRecord` object is made only when a flow ends, for the sink.
  */
-import { formatIPv4, formatIPv6, formatMac } from '../decode/addr.js';
+import { formatIPv4, formatIPv6, macFromNumber } from '../decode/addr.js';
 import { i32be } from '../decode/bytes.js';
 import { PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN, TCP_URG, type Decoded } from '../decode/packet.js';
 import { LIKELY_SERVER_TCP, LIKELY_SERVER_UDP, TcpState, icmpCounterpart, tcpConnState, udpConnState } from './connstate.js';
@@ -126,11 +126,7 @@ export type FlowSink = ((f: FlowRecord) => void) | FlowColumnSink;
 
 /** MAC text from its 48-bit number (NaN: none). */
 export function macText(m: number): string | null {
-  if (m !== m) return null;
-  const b = Buffer.alloc(6);
-  b.writeUInt16BE(Math.floor(m / 4294967296), 0);
-  b.writeUInt32BE(m % 4294967296, 2);
-  return formatMac(b, 0);
+  return m !== m ? null : macFromNumber(m);
 }
 
 const FP = 8; // first payload sizes kept per flow

@@ -8,8 +8,7 @@ import { CONN_STATE_VALUES, END_REASON_VALUES, FLOWS, PROTO_VALUES, type FieldDe
 import { ColumnBatch } from '../store/batch.js';
 import type { FlowColumnSink, FlowTracker } from '../flows/tracker.js';
 import { flowUid } from '../flows/connstate.js';
-import { macText } from '../flows/tracker.js';
-import { formatIPv6, ipv4FromU32 } from '../decode/addr.js';
+import { formatIPv6, ipv4FromU32, macFromNumber } from '../decode/addr.js';
 import { PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP } from '../decode/packet.js';
 
 const hidden = (name: string): FieldDef => ({ name, kind: 'f64', description: 'transport only', nullable: true });
@@ -156,11 +155,36 @@ export class FlowColumnWriter implements FlowColumnSink {
   }
 }
 
+const v6Bytes = new Uint8Array(16);
+const v6View = new DataView(v6Bytes.buffer);
+
+/**
+ * Text of an address and of a MAC, remembered per value: the same hosts recur across many flows,
+ * and a lookup is cheaper than formatting (bounded: the cache is dropped when it grows large).
+ */
+class TextCache {
+  private readonly map = new Map<number, string>();
+  get(key: number, make: (k: number) => string): string {
+    let t = this.map.get(key);
+    if (t === undefined) {
+      if (this.map.size >= 1 << 16) this.map.clear();
+      t = make(key);
+      this.map.set(key, t);
+    }
+    return t;
+  }
+}
+const v4Text = new TextCache();
+const macTexts = new TextCache();
+
 function addrText(c: Float64Array[], r: number): string {
-  if (c[1][r] !== c[1][r]) return ipv4FromU32(c[0][r]);
-  const b = Buffer.alloc(16);
-  for (let i = 0; i < 4; i++) b.writeUInt32BE(c[i][r], 4 * i);
-  return formatIPv6(b, 0);
+  if (c[1][r] !== c[1][r]) return v4Text.get(c[0][r], ipv4FromU32);
+  for (let i = 0; i < 4; i++) v6View.setUint32(4 * i, c[i][r]);
+  return formatIPv6(v6Bytes, 0);
+}
+
+function macOrNull(m: number): string | null {
+  return m !== m ? null : macTexts.get(m, macFromNumber);
 }
 
 /**
@@ -189,8 +213,8 @@ export function deriveFlowRows(wire: ColumnBatch, salt: number): ColumnBatch {
     uid[r] = flowUid(salt, flowId[r]);
     oh[r] = addrText(oa, r);
     rh[r] = addrText(ra, r);
-    om[r] = macText(omac[r]);
-    rm[r] = macText(rmac[r]);
+    om[r] = macOrNull(omac[r]);
+    rm[r] = macOrNull(rmac[r]);
     let t = '';
     for (let i = 0; i < 8 && fps[i][r] === fps[i][r]; i++) t += (i ? ',' : '') + fps[i][r];
     fp[r] = t;

@@ -84,6 +84,10 @@ export class CaseStore {
   /** Scratch buffer for one column of one chunk (2048 x 8 bytes) and its views by value width. */
   private readonly scratch = new ArrayBuffer(CHUNK_ROWS * 8);
   private readonly scratch32 = new Uint32Array(this.scratch);
+  /** String slots of one chunk column (16 bytes each, as DuckDB lays them out), and rows too long to inline. */
+  private readonly strSlots = new Uint8Array(CHUNK_ROWS * 16);
+  private readonly strLens = new Uint32Array(this.strSlots.buffer);
+  private readonly longRows = new Uint32Array(CHUNK_ROWS);
   private readonly views: Record<number, Uint8Array | Uint16Array | Uint32Array | Float64Array> = {
     1: new Uint8Array(this.scratch),
     2: new Uint16Array(this.scratch),
@@ -218,14 +222,42 @@ export class CaseStore {
       const src = b.cols[c];
       let nulls = 0;
       if (f.kind === 'str') {
+        // DuckDB keeps a string of up to 12 bytes inline in its 16-byte slot (u32 length, then the
+        // bytes, zero padded): such strings are written into the slots in one copy; longer or
+        // non-ASCII ones go through the C API (which owns their heap copy)
         const s = src as (string | null)[];
+        const slots = this.strSlots;
+        const lens = this.strLens;
+        const longs = this.longRows;
+        slots.fill(0, 0, n * 16);
+        let nLong = 0;
         for (let i = 0; i < n; i++) {
           const v = s[start + i];
           if (v === null || v === undefined) {
             if (nulls++ === 0) valid.fill(0xff);
             valid[i >> 3] &= ~(1 << (i & 7));
-          } else bindings.vector_assign_string_element(vec, i, v);
+            continue;
+          }
+          const len = v.length;
+          if (len > 12) {
+            longs[nLong++] = i;
+            continue;
+          }
+          const o = i * 16 + 4;
+          let k = 0;
+          for (; k < len; k++) {
+            const ch = v.charCodeAt(k);
+            if (ch > 127) break;
+            slots[o + k] = ch;
+          }
+          if (k === len) lens[i * 4] = len;
+          else {
+            slots.fill(0, o, o + 12);
+            longs[nLong++] = i;
+          }
         }
+        bindings.copy_data_to_vector(vec, 0, slots.buffer, 0, n * 16);
+        for (let j = 0; j < nLong; j++) bindings.vector_assign_string_element(vec, longs[j], s[start + longs[j]]!);
       } else if (f.kind === 'u64' || f.kind === 'i64' || f.kind === 'ts') {
         const x = src as Float64Array;
         const ns = b.nanos[c];

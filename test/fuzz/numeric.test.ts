@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { SocketAddress } from 'node:net';
 import { splitTimestamp } from '../../engine/readers/pcapng.js';
 import { putTsNs } from '../../engine/store/case-store.js';
-import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
+import { formatIPv4, formatIPv6, formatMac, ipv4FromU32, macFromNumber } from '../../engine/decode/addr.js';
 
 const SEED = 0x1c4b;
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
@@ -170,6 +170,20 @@ describe('formatIPv6 vs Node canonical form (RFC 5952)', () => {
         expect(formatIPv4(u, 0)).toBe(Array.from(u).join('.'));
       }),
       { seed: SEED, numRuns: 1000 },
+    );
+  });
+
+  it('ipv4FromU32 and macFromNumber equal the byte formatters', () => {
+    fc.assert(
+      fc.property(u32Edgy, fc.integer({ min: 0, max: 0xffff }), (lo, hi) => {
+        const b = Buffer.alloc(6);
+        b.writeUInt16BE(hi, 0);
+        b.writeUInt32BE(lo, 2);
+        expect(ipv4FromU32(lo)).toBe(formatIPv4(b, 2));
+        expect(macFromNumber(hi * 4294967296 + lo)).toBe(formatMac(b, 0));
+        expect(formatMac(b, 0)).toBe(Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':'));
+      }),
+      { seed: SEED, numRuns: 2000 },
     );
   });
 });
