@@ -3,7 +3,7 @@
  * of these names and go on. The glossary is generated from this table (see CODE.md and
  * `instacap schema`).
  */
-export type AnomalyLayer = 'file' | 'link' | 'ip' | 'tcp' | 'udp' | 'icmp' | 'flow';
+export type AnomalyLayer = 'file' | 'link' | 'ip' | 'tcp' | 'udp' | 'icmp' | 'flow' | 'app';
 
 export const ANOMALY_NAMES = {
   // file / reader
@@ -58,6 +58,29 @@ export const ANOMALY_NAMES = {
   icmp_truncated: ['icmp', 'ICMP message shorter than 4 bytes.'],
   // flow
   flow_table_full: ['flow', 'The flow table hit its limit; the oldest flow was ended early.'],
+  // TCP stream reassembly
+  tcp_overlap_inconsistent: ['tcp', 'A TCP segment overlaps data already seen with different bytes; the first copy is kept (Wireshark and Zeek do the same).'],
+  tcp_content_gap: ['tcp', 'Stream bytes were never captured (capture loss); parsers are told of the gap and skip it.'],
+  tcp_reassembly_limit: ['tcp', 'Out-of-order data exceeded the per-flow or total reassembly buffer; the missing bytes are treated as a gap.'],
+  // application protocols
+  app_detect_conflict: ['app', 'The payload looks like a different protocol than the port suggests; the payload wins.'],
+  dns_malformed: ['app', 'A DNS message is shorter than its header or a record runs past the message.'],
+  dns_bad_name: ['app', 'A DNS name has a bad label, a compression pointer loop or forward pointer, or exceeds 255 bytes.'],
+  dns_tcp_bad_length: ['app', 'A DNS-over-TCP length prefix is zero or the stream ends inside a message.'],
+  dns_unmatched_response: ['app', 'A DNS response whose query was not seen.'],
+  http_malformed_request: ['app', 'An HTTP request line or header that does not parse.'],
+  http_malformed_response: ['app', 'An HTTP status line or header that does not parse.'],
+  http_bad_chunk: ['app', 'A chunked HTTP body with a bad chunk size line.'],
+  http_body_decode_error: ['app', 'An HTTP body whose Content-Encoding could not be decoded; the raw body is kept.'],
+  http_unmatched_response: ['app', 'An HTTP response without an outstanding request.'],
+  http_header_limit: ['app', 'HTTP headers longer than the parser keeps (64 KiB); the message is skipped.'],
+  tls_malformed_record: ['app', 'A TLS record header that does not parse (bad content type, version or length).'],
+  tls_malformed_handshake: ['app', 'A TLS handshake message (ClientHello, ServerHello, Certificate) that does not parse.'],
+  tls_bad_certificate: ['app', 'A certificate in a TLS Certificate message that is not valid DER X.509.'],
+  ssh_malformed_banner: ['app', 'An SSH identification line that does not start with SSH- or is too long.'],
+  ssh_malformed_kexinit: ['app', 'An SSH KEXINIT packet that does not parse.'],
+  line_too_long: ['app', 'A line of a text protocol (FTP, SMTP, POP3, IMAP, Telnet) longer than the parser keeps.'],
+  dhcp_malformed: ['app', 'A DHCP/BOOTP message shorter than its fixed header or with a bad option.'],
 } as const satisfies Record<string, readonly [AnomalyLayer, string]>;
 
 export type AnomalyName = keyof typeof ANOMALY_NAMES;

@@ -54,7 +54,7 @@ const e = (name: string, values: readonly string[], description: string): FieldD
 export const PROTO_VALUES = ['tcp', 'udp', 'icmp', 'unknown_transport'] as const;
 export const CONN_STATE_VALUES = ['S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH', 'SH', 'SHR', 'OTH'] as const;
 export const END_REASON_VALUES = ['close', 'attempt', 'idle', 'reuse', 'active', 'evicted', 'eof'] as const;
-export const LAYER_VALUES = ['file', 'link', 'ip', 'tcp', 'udp', 'icmp', 'flow'] as const;
+export const LAYER_VALUES = ['file', 'link', 'ip', 'tcp', 'udp', 'icmp', 'flow', 'app'] as const;
 
 export const EVIDENCE: TableDef = {
   name: 'evidence',
@@ -161,7 +161,7 @@ export const ANOMALIES: TableDef = {
     f('file_offset', 'u64', 'Byte offset in the (decompressed) evidence file.'),
     f('ts', 'ts', 'Packet timestamp, or NULL for file-level anomalies.', true),
     f('name', 'str', 'Anomaly name, e.g. ipv4_truncated_header (see the glossary in CODE.md).'),
-    e('layer', LAYER_VALUES, "Where: 'file', 'link', 'ip', 'tcp', 'udp', 'icmp', 'flow'."),
+    e('layer', LAYER_VALUES, "Where: 'file', 'link', 'ip', 'tcp', 'udp', 'icmp', 'flow', 'app'."),
     f('detail', 'str', 'Human-readable detail, or NULL.', true),
     f('flow_id', 'u32', 'Flow concerned, or 0.'),
   ],
@@ -207,7 +207,173 @@ export const INTERFACES: TableDef = {
   ],
 };
 
-export const TABLES: readonly TableDef[] = [EVIDENCE, PACKETS, FLOWS, ANOMALIES, INTERFACES, PACKET_COMMENTS, NAME_RESOLUTION];
+
+// ---- application-layer records (Zeek log names where Zeek has one) ----
+
+/** The connection columns every application record starts with (Zeek's ts, uid and id.*). */
+function connFields(what: string): FieldDef[] {
+  return [
+    f('ts', 'ts', `Time of the first packet of the ${what}.`),
+    f('uid', 'str', 'Connection uid (flows.uid).'),
+    f('flow_id', 'u32', 'Connection (flows.flow_id).'),
+    f('orig_h', 'str', 'Originator address.'),
+    f('orig_p', 'u16', 'Originator port.'),
+    f('resp_h', 'str', 'Responder address.'),
+    f('resp_p', 'u16', 'Responder port.'),
+    f('evidence_id', 'u16', 'Evidence file.'),
+  ];
+}
+
+export const DNS_SECTION_VALUES = ['answer', 'authority', 'additional'] as const;
+
+export const DNS: TableDef = {
+  name: 'dns',
+  description: 'DNS transactions (Zeek dns.log): one row per query, joined with its response when seen (UDP and TCP).',
+  fields: [
+    ...connFields('query (or of the response when the query was not seen)'),
+    e('proto', ['tcp', 'udp'], 'Transport.'),
+    f('trans_id', 'u16', 'DNS transaction id.'),
+    f('rtt', 'f64', 'Seconds from query to response, or NULL.', true),
+    f('query', 'str', 'Queried name (first question), or NULL.', true),
+    f('qclass', 'u16', 'Query class.', true),
+    f('qclass_name', 'str', 'Query class name (C_INTERNET, ...).', true),
+    f('qtype', 'u16', 'Query type.', true),
+    f('qtype_name', 'str', 'Query type name (A, AAAA, ...).', true),
+    f('rcode', 'u16', 'Response code (with the EDNS extended bits), or NULL without a response.', true),
+    f('rcode_name', 'str', 'Response code name (NOERROR, NXDOMAIN, ...).', true),
+    f('AA', 'bool', 'Authoritative answer.'),
+    f('TC', 'bool', 'Truncated.'),
+    f('RD', 'bool', 'Recursion desired.'),
+    f('RA', 'bool', 'Recursion available.'),
+    f('Z', 'u8', 'The reserved Z bits.'),
+    f('answers', 'str', 'Answer section data, comma-separated (details in dns_answers).', true),
+    f('TTLs', 'str', 'TTLs of the answers, comma-separated.', true),
+    f('rejected', 'bool', 'The server answered with an error rcode.'),
+    f('qdcount', 'u16', 'Questions in the message.'),
+    f('ancount', 'u16', 'Answer records in the response.', true),
+    f('edns_udp_size', 'u16', 'EDNS UDP payload size of the query (OPT record), or NULL.', true),
+    f('query_packet', 'u32', 'Frame number of the query, or NULL.', true),
+    f('response_packet', 'u32', 'Frame number of the response, or NULL.', true),
+  ],
+};
+
+export const DNS_ANSWERS: TableDef = {
+  name: 'dns_answers',
+  description: 'Resource records of DNS responses, one row each (answer, authority and additional sections; OPT excluded).',
+  fields: [
+    f('ts', 'ts', 'Time of the response.'),
+    f('uid', 'str', 'Connection uid.'),
+    f('flow_id', 'u32', 'Connection.'),
+    f('evidence_id', 'u16', 'Evidence file.'),
+    f('packet_no', 'u32', 'Frame number of the response.'),
+    f('trans_id', 'u16', 'DNS transaction id.'),
+    e('section', DNS_SECTION_VALUES, 'Section of the response.'),
+    f('name', 'str', 'Owner name.'),
+    f('type', 'u16', 'Record type.'),
+    f('type_name', 'str', 'Record type name.'),
+    f('class', 'u16', 'Record class.'),
+    f('ttl', 'u32', 'Time to live, seconds.'),
+    f('data', 'str', 'Record data as text (address, name, text, or hex for unknown types).'),
+  ],
+};
+
+export const HTTP: TableDef = {
+  name: 'http',
+  description: 'HTTP/1.x request/response pairs (Zeek http.log), pipelined requests included.',
+  fields: [
+    ...connFields('request'),
+    f('trans_depth', 'u32', 'Position of the request in the connection (1 = first).'),
+    f('method', 'str', 'Request method, or NULL for a response without a request.', true),
+    f('host', 'str', 'Host header.', true),
+    f('uri', 'str', 'Request target.', true),
+    f('referrer', 'str', 'Referer header.', true),
+    f('version', 'str', 'HTTP version of the request (or response), e.g. 1.1.', true),
+    f('user_agent', 'str', 'User-Agent header.', true),
+    f('origin', 'str', 'Origin header.', true),
+    f('request_body_len', 'u64', 'Request body bytes after de-chunking (before Content-Encoding).'),
+    f('response_body_len', 'u64', 'Response body bytes after de-chunking (before Content-Encoding).'),
+    f('status_code', 'u16', 'Response status code, or NULL without a response.', true),
+    f('status_msg', 'str', 'Response reason phrase.', true),
+    f('username', 'str', 'User of HTTP Basic authentication, or NULL.', true),
+    f('password_seen', 'bool', 'A Basic-auth password was sent in clear (its value is in credentials).'),
+    f('request_content_type', 'str', 'Content-Type of the request body.', true),
+    f('response_content_type', 'str', 'Content-Type of the response body.', true),
+    f('response_content_encoding', 'str', 'Content-Encoding of the response (gzip, deflate, ...).', true),
+    f('request_sha256', 'str', 'SHA-256 of the decoded request body, or NULL when empty or incomplete.', true),
+    f('response_sha256', 'str', 'SHA-256 of the decoded response body (de-chunked and decompressed), or NULL when empty or incomplete.', true),
+    f('request_packet', 'u32', 'Frame number where the request starts, or NULL.', true),
+    f('response_packet', 'u32', 'Frame number where the response starts, or NULL.', true),
+  ],
+};
+
+export const TLS: TableDef = {
+  name: 'tls',
+  description: 'TLS handshakes (Zeek ssl.log, with JA3/JA3S/JA4 and the leaf certificate for TLS 1.2 and older).',
+  fields: [
+    ...connFields('ClientHello'),
+    f('version', 'str', 'Negotiated version (TLSv10, TLSv11, TLSv12, TLSv13, SSLv3), or NULL without a ServerHello.', true),
+    f('cipher', 'str', 'Cipher suite chosen by the server (IANA name, or hex).', true),
+    f('curve', 'str', 'Key exchange group of a TLS 1.3 key share, or NULL.', true),
+    f('server_name', 'str', 'SNI host name sent by the client.', true),
+    f('resumed', 'bool', 'The server resumed a session (TLS 1.2 and older: same session id).'),
+    f('next_protocol', 'str', 'ALPN protocol chosen by the server.', true),
+    f('established', 'bool', 'The handshake got as far as encrypted application data in both directions.'),
+    f('client_version', 'str', 'Legacy version field of the ClientHello.', true),
+    f('client_supported_versions', 'str', 'supported_versions extension of the ClientHello, comma-separated.', true),
+    f('client_alpn', 'str', 'ALPN protocols offered by the client, comma-separated.', true),
+    f('ja3', 'str', 'JA3 fingerprint (MD5) of the ClientHello.', true),
+    f('ja3s', 'str', 'JA3S fingerprint (MD5) of the ServerHello.', true),
+    f('ja4', 'str', 'JA4 fingerprint of the ClientHello (FoxIO JA4, client only).', true),
+    f('subject', 'str', 'Subject of the server leaf certificate.', true),
+    f('issuer', 'str', 'Issuer of the server leaf certificate.', true),
+    f('not_valid_before', 'ts', 'Leaf certificate validity start.', true),
+    f('not_valid_after', 'ts', 'Leaf certificate validity end.', true),
+    f('self_signed', 'bool', 'Leaf certificate subject equals its issuer and its signature verifies with its own key.', true),
+    f('cert_sha1', 'str', 'SHA-1 fingerprint of the leaf certificate (hex).', true),
+    f('cert_sha256', 'str', 'SHA-256 fingerprint of the leaf certificate (hex).', true),
+    f('cert_chain_len', 'u8', 'Certificates in the server chain (0 for TLS 1.3, where they are encrypted).'),
+    f('client_hello_packet', 'u32', 'Frame number of the ClientHello, or NULL.', true),
+    f('server_hello_packet', 'u32', 'Frame number of the ServerHello, or NULL.', true),
+  ],
+};
+
+export const SSH: TableDef = {
+  name: 'ssh',
+  description: 'SSH connections (Zeek ssh.log): identification banners, algorithms from KEXINIT, HASSH fingerprints.',
+  fields: [
+    ...connFields('connection'),
+    f('version', 'u8', 'SSH protocol major version from the banners (1 or 2), or NULL.', true),
+    f('client', 'str', 'Client identification string.', true),
+    f('server', 'str', 'Server identification string.', true),
+    f('hassh', 'str', 'HASSH fingerprint (MD5) of the client KEXINIT.', true),
+    f('hassh_server', 'str', 'HASSH fingerprint (MD5) of the server KEXINIT.', true),
+    f('kex_alg', 'str', 'Key exchange algorithm both sides support (first client choice the server offers).', true),
+    f('host_key_alg', 'str', 'Host key algorithm agreed.', true),
+    f('cipher_alg', 'str', 'Client-to-server cipher agreed.', true),
+    f('mac_alg', 'str', 'Client-to-server MAC agreed (NULL with an AEAD cipher).', true),
+    f('compression_alg', 'str', 'Client-to-server compression agreed.', true),
+  ],
+};
+
+export const CREDENTIAL_SERVICE_VALUES = ['ftp', 'http', 'telnet', 'pop3', 'imap', 'smtp'] as const;
+
+export const CREDENTIALS: TableDef = {
+  name: 'credentials',
+  description: 'Logins sent in clear text (FTP, HTTP Basic, Telnet, POP3, IMAP, SMTP AUTH). Passwords are evidence: stored, but shown only when asked.',
+  fields: [
+    ...connFields('login'),
+    e('service', CREDENTIAL_SERVICE_VALUES, 'Protocol the login used.'),
+    f('username', 'str', 'User name.', true),
+    f('password', 'str', 'Password as sent (clear text), or NULL.', true),
+    f('success', 'bool', 'Whether the server accepted it, or NULL when not visible.', true),
+    f('packet_no', 'u32', 'Frame number of the packet that carried the credentials.'),
+  ],
+};
+
+/** Application-layer tables, in DDL order. */
+export const APP_TABLES: readonly TableDef[] = [DNS, DNS_ANSWERS, HTTP, TLS, SSH, CREDENTIALS];
+
+export const TABLES: readonly TableDef[] = [EVIDENCE, PACKETS, FLOWS, ANOMALIES, INTERFACES, PACKET_COMMENTS, NAME_RESOLUTION, ...APP_TABLES];
 
 const DUCK_TYPES: Record<FieldKind, string> = {
   u8: 'UTINYINT',
