@@ -231,7 +231,7 @@ export const DNS: TableDef = {
   description: 'DNS transactions (Zeek dns.log): one row per query, joined with its response when seen (UDP and TCP).',
   fields: [
     ...connFields('query (or of the response when the query was not seen)'),
-    e('proto', ['tcp', 'udp'], 'Transport.'),
+    e('proto', ['tcp', 'udp'], 'Transport of the messages: tcp or udp.'),
     f('trans_id', 'u16', 'DNS transaction id.'),
     f('rtt', 'f64', 'Seconds from query to response, or NULL.', true),
     f('query', 'str', 'Queried name (first question), or NULL.', true),
@@ -242,13 +242,13 @@ export const DNS: TableDef = {
     f('rcode', 'u16', 'Response code (with the EDNS extended bits), or NULL without a response.', true),
     f('rcode_name', 'str', 'Response code name (NOERROR, NXDOMAIN, ...).', true),
     f('AA', 'bool', 'Authoritative answer.'),
-    f('TC', 'bool', 'Truncated.'),
+    f('TC', 'bool', 'Truncated: the message did not fit (TC flag).'),
     f('RD', 'bool', 'Recursion desired.'),
     f('RA', 'bool', 'Recursion available.'),
     f('Z', 'u8', 'The reserved Z bits.'),
     f('answers', 'str', 'Answer section data, comma-separated (details in dns_answers).', true),
     f('TTLs', 'str', 'TTLs of the answers, comma-separated.', true),
-    f('rejected', 'bool', 'The server answered with an error rcode.'),
+    f('rejected', 'bool', 'The server answered with a non-zero rcode.'),
     f('qdcount', 'u16', 'Questions in the message.'),
     f('ancount', 'u16', 'Answer records in the response.', true),
     f('edns_udp_size', 'u16', 'EDNS UDP payload size of the query (OPT record), or NULL.', true),
@@ -263,7 +263,7 @@ export const DNS_ANSWERS: TableDef = {
   fields: [
     f('ts', 'ts', 'Time of the response.'),
     f('uid', 'str', 'Connection uid.'),
-    f('flow_id', 'u32', 'Connection.'),
+    f('flow_id', 'u32', 'Connection (flows.flow_id).'),
     f('evidence_id', 'u16', 'Evidence file.'),
     f('packet_no', 'u32', 'Frame number of the response.'),
     f('trans_id', 'u16', 'DNS transaction id.'),
@@ -287,7 +287,7 @@ export const HTTP: TableDef = {
     f('host', 'str', 'Host header.', true),
     f('uri', 'str', 'Request target.', true),
     f('referrer', 'str', 'Referer header.', true),
-    f('version', 'str', 'HTTP version of the request (or response), e.g. 1.1.', true),
+    f('version', 'str', 'HTTP version of the response (of the request when there is no response), e.g. 1.1, as Zeek.', true),
     f('user_agent', 'str', 'User-Agent header.', true),
     f('origin', 'str', 'Origin header.', true),
     f('request_body_len', 'u64', 'Request body bytes after de-chunking (before Content-Encoding).'),
@@ -312,7 +312,7 @@ export const TLS: TableDef = {
   fields: [
     ...connFields('ClientHello'),
     f('version', 'str', 'Negotiated version (TLSv10, TLSv11, TLSv12, TLSv13, SSLv3), or NULL without a ServerHello.', true),
-    f('cipher', 'str', 'Cipher suite chosen by the server (IANA name, or hex).', true),
+    f('cipher', 'str', 'Cipher suite chosen by the server (IANA name, or unknown-N as Zeek writes it).', true),
     f('curve', 'str', 'Key exchange group of a TLS 1.3 key share, or NULL.', true),
     f('server_name', 'str', 'SNI host name sent by the client.', true),
     f('resumed', 'bool', 'The server resumed a session (TLS 1.2 and older: same session id).'),
@@ -363,15 +363,63 @@ export const CREDENTIALS: TableDef = {
   fields: [
     ...connFields('login'),
     e('service', CREDENTIAL_SERVICE_VALUES, 'Protocol the login used.'),
-    f('username', 'str', 'User name.', true),
+    f('username', 'str', 'User name as sent.', true),
     f('password', 'str', 'Password as sent (clear text), or NULL.', true),
     f('success', 'bool', 'Whether the server accepted it, or NULL when not visible.', true),
     f('packet_no', 'u32', 'Frame number of the packet that carried the credentials.'),
   ],
 };
 
+
+export const DHCP: TableDef = {
+  name: 'dhcp',
+  description: 'DHCP transactions (Zeek dhcp.log): the messages of one transaction id aggregated; the connection columns are those of its first message.',
+  fields: [
+    ...connFields('transaction'),
+    f('trans_id', 'u32', 'DHCP transaction id (xid).'),
+    f('mac', 'str', 'Client hardware address (chaddr).', true),
+    f('client_addr', 'str', 'Client IP address (ciaddr) when the client already had one.', true),
+    f('server_addr', 'str', 'DHCP server (option 54, or the sender of the OFFER/ACK).', true),
+    f('requested_addr', 'str', 'Address the client asked for (option 50).', true),
+    f('assigned_addr', 'str', 'Address the server offered or acknowledged (yiaddr).', true),
+    f('lease_time', 'f64', 'Lease time in seconds (option 51).', true),
+    f('host_name', 'str', 'Client host name (option 12).', true),
+    f('client_fqdn', 'str', 'Client FQDN (option 81).', true),
+    f('domain', 'str', 'Domain name given by the server (option 15).', true),
+    f('vendor_class', 'str', 'Vendor class identifier (option 60), e.g. MSFT 5.0.', true),
+    f('msg_types', 'str', 'Message types in order, comma-separated (DISCOVER, OFFER, REQUEST, ACK, NAK, RELEASE, INFORM, DECLINE).'),
+    f('duration', 'f64', 'Seconds from the first to the last message.'),
+    f('first_packet', 'u32', 'Frame number of the first message.'),
+  ],
+};
+
+export const HOSTS: TableDef = {
+  name: 'hosts',
+  description: 'Every IP address seen in the case, rebuilt after each ingest from flows and records: MAC, names learned, activity, and offline GeoIP (DB-IP Lite, CC BY 4.0).',
+  fields: [
+    f('ip', 'str', 'IP address.'),
+    f('ip_version', 'u8', 'IP version: 4 or 6.'),
+    f('mac', 'str', 'MAC address seen most often with this address as the source on the local link, or NULL.', true),
+    f('names', 'str', 'Names learned for the address (DNS answers, DHCP host names, TLS SNI), comma-separated, or NULL.', true),
+    f('first_seen', 'ts', 'Start of the first flow of the address.'),
+    f('last_seen', 'ts', 'End of the last flow of the address.'),
+    f('flows_orig', 'u64', 'Flows the address originated.'),
+    f('flows_resp', 'u64', 'Flows the address answered.'),
+    f('bytes_sent', 'u64', 'IP bytes sent by the address.'),
+    f('bytes_received', 'u64', 'IP bytes received by the address.'),
+    f('is_private', 'bool', 'Private, loopback, link-local, multicast or otherwise non-global address.'),
+    f('country_code', 'str', 'ISO 3166 country code (GeoIP), or NULL.', true),
+    f('region', 'str', 'Region or state (GeoIP), or NULL.', true),
+    f('city', 'str', 'City (GeoIP), or NULL.', true),
+    f('latitude', 'f64', 'Latitude of the city (GeoIP, approximate), or NULL.', true),
+    f('longitude', 'f64', 'Longitude of the city (GeoIP, approximate), or NULL.', true),
+    f('asn', 'u32', 'Autonomous system number, or NULL.', true),
+    f('as_org', 'str', 'Autonomous system organisation, or NULL.', true),
+  ],
+};
+
 /** Application-layer tables, in DDL order. */
-export const APP_TABLES: readonly TableDef[] = [DNS, DNS_ANSWERS, HTTP, TLS, SSH, CREDENTIALS];
+export const APP_TABLES: readonly TableDef[] = [DNS, DNS_ANSWERS, HTTP, TLS, SSH, CREDENTIALS, DHCP, HOSTS];
 
 export const TABLES: readonly TableDef[] = [EVIDENCE, PACKETS, FLOWS, ANOMALIES, INTERFACES, PACKET_COMMENTS, NAME_RESOLUTION, ...APP_TABLES];
 

@@ -47,6 +47,11 @@ export interface StreamParser {
   end(): void;
   /** True once the parser needs no more bytes; the ingest then stops reassembling the connection. */
   readonly done: boolean;
+  /**
+   * Set together with `done` when the rest of the stream is another protocol (an accepted
+   * STARTTLS: 'ssl'); the ingest hands the following bytes to that protocol's parser.
+   */
+  readonly upgrade?: string | null;
 }
 
 export interface DatagramParser {
