@@ -11,6 +11,7 @@
 # the median wall, CPU (user + sys) and peak RSS of the timed runs:
 #   cat FILE > /dev/null                                   floor (page cache)
 #   node bin/instacap.mjs analyze FILE --case DIR --json   fresh, empty case dir for every run
+#   ... the same with --no-protocols                       flows only: the cost of the protocol parsers
 #   tshark -r FILE -T fields -e ... (8 fields)             as in shared/bench/run-peers.sh
 #   suricata -r FILE -k none -l DIR -S /dev/null           packaged yaml, no rules, fresh log dir
 #   ndpiReader -i FILE                                     only if installed
@@ -114,6 +115,10 @@ prep_cat()      { CMD=(cat "$F"); OUTF=/dev/null; }
 prep_instacap() {
   rm -rf "$WORK/case-$1"
   CMD=(node "$INSTACAP" analyze "$F" --case "$WORK/case-$1" --json); OUTF=$WORK/instacap-$1.json
+}
+prep_noproto() {
+  rm -rf "$WORK/case-np-$1"
+  CMD=(node "$INSTACAP" analyze "$F" --case "$WORK/case-np-$1" --json --no-protocols); OUTF=/dev/null
 }
 prep_tshark()   {
   CMD=(tshark -r "$F" -T fields -e frame.time_epoch -e ip.src -e ip.dst -e tcp.srcport -e tcp.dstport
@@ -230,6 +235,10 @@ if ic:
         r = sur['wall'] / ic['wall']
         print(f"target: wall >= 3x faster than Suricata-no-rules: {r:.2f}x -> {'PASS' if r >= 3 else 'FAIL'} (meant for the 1 GB file)")
     print(f"target: peak RSS < 1024 MiB: {ic['rss']:.0f} MiB -> {'PASS' if ic['rss'] < 1024 else 'FAIL'}")
+    npr = next((r[2] for r in rows if r[0] == 'noproto' and r[2]), None)
+    if npr and npr['wall'] > 0:
+        r = ic['wall'] / npr['wall']
+        print(f"target: protocol parsers cost <= 1.5x (wall with / without): {r:.2f}x -> {'PASS' if r <= 1.5 else 'FAIL'}")
     with open(sys.argv[3].rsplit('/', 1)[0] + '/summary.tsv', 'a') as out:
         out.write(f"{b}\t{p}\t{ic['wall']:.3f}\t{ic['cpu']:.3f}\t{ic['rss']:.1f}\n")
 PY
@@ -268,11 +277,12 @@ for F in "${FILES[@]}"; do
   PKTS=$(capinfos -c -M -T -r "$F" 2> "$WORK/capinfos.err" | awk -F'\t' 'END {print $2}') || true
   [[ $PKTS =~ ^[0-9]+$ ]] || die "capinfos could not count packets in $F: $(cat "$WORK/capinfos.err")"
   echo "measuring $F ($BYTES bytes, $PKTS packets)" >&2
-  for k in cat instacap tshark suricata ndpi; do rm -f "$WORK/$k.times"; done
+  for k in cat instacap noproto tshark suricata ndpi; do rm -f "$WORK/$k.times"; done
   IC_LAST=0
   measure cat 'floor: cat > /dev/null' "$RUNS" 1
   measure instacap 'Instacap analyze --json' "$RUNS" 1
-  keys=(cat instacap)
+  measure noproto 'Instacap analyze --no-protocols (flows only)' "$RUNS" 1
+  keys=(cat instacap noproto)
   if (( ! INSTACAP_ONLY )); then
     measure suricata 'Suricata, no rules (-S /dev/null)' "$RUNS" 1;     keys+=(suricata)
     if (( HAVE_NDPI )); then measure ndpi 'ndpiReader -i' "$RUNS" 1; keys+=(ndpi); fi

@@ -1,9 +1,10 @@
 /**
  * `instacap` command line: headless use of the same services the app uses.
  *
- *   instacap analyze FILE... --case DIR [--json]
- *   instacap query --case DIR "SQL" [--format json|csv|table]
+ *   instacap analyze FILE... --case DIR [--json] [--no-protocols]
+ *   instacap query --case DIR "SQL" [--format json|csv|table] [--show-passwords]
  *   instacap packets --case DIR --uid UID [-w OUT]
+ *   instacap stream --case DIR --uid UID [--format text|hex|raw|json] [--dir both|client|server] [--max-bytes N] [--cursor C | --all]
  *   instacap schema
  *
  * Exit codes: 0 success; 1 failure (nothing usable); 2 usage error; 3 partial success (some input
@@ -22,10 +23,16 @@ export const EXIT_USAGE = 2;
 export const EXIT_PARTIAL = 3;
 
 const USAGE = `usage:
-  instacap analyze FILE... --case DIR [--json]      ingest evidence into a case (created if needed)
-  instacap query --case DIR "SQL" [--format json|csv|table]
-                                                    read-only SQL over the case (json = JSON lines)
+  instacap analyze FILE... --case DIR [--json] [--no-protocols]
+                                                    ingest evidence into a case (created if needed);
+                                                    --no-protocols: flows only, no dns/http/tls/... records
+  instacap query --case DIR "SQL" [--format json|csv|table] [--show-passwords]
+                                                    read-only SQL over the case (json = JSON lines);
+                                                    columns named password are masked unless asked
   instacap packets --case DIR --uid UID [-w OUT]    a flow's packets, re-read from the evidence
+  instacap stream --case DIR --uid UID [--format text|hex|raw|json] [--dir both|client|server]
+                  [--max-bytes N] [--cursor C | --all]
+                                                    a TCP connection's reassembled conversation, paged
   instacap schema                                   tables, columns and anomaly names
 exit codes: 0 ok, 1 failed, 2 usage error, 3 partial (some input damaged or missing)`;
 
@@ -33,12 +40,15 @@ class UsageError extends Error {}
 
 interface Io {
   out: (s: string) => void;
+  /** Binary output (raw stream bytes); defaults to `out` of latin1 text. */
+  outBytes?: (b: Uint8Array) => void;
   err: (s: string) => void;
   isTTY: boolean;
 }
 
 const defaultIo: Io = {
   out: (s) => process.stdout.write(s),
+  outBytes: (b) => process.stdout.write(b),
   err: (s) => process.stderr.write(s),
   isTTY: Boolean(process.stderr.isTTY),
 };
@@ -53,6 +63,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await cmdQuery(rest, io);
       case 'packets':
         return await cmdPackets(rest, io);
+      case 'stream':
+        return await cmdStream(rest, io);
       case 'schema':
         return cmdSchema(io);
       case undefined:
@@ -93,7 +105,7 @@ async function cmdAnalyze(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { case: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { case: { type: 'string' }, json: { type: 'boolean', default: false }, 'no-protocols': { type: 'boolean', default: false } },
   });
   if (!values.case) throw new UsageError('analyze needs --case DIR');
   if (positionals.length === 0) throw new UsageError('analyze needs at least one FILE');
@@ -106,7 +118,7 @@ async function cmdAnalyze(args: string[], io: Io): Promise<number> {
         io.err(`\r[${bar}] ${(frac * 100).toFixed(0).padStart(3)}%  ${p.packets.toLocaleString('en-US')} packets  ${p.flows.toLocaleString('en-US')} flows  ${p.elapsedSec.toFixed(1)} s`);
       }
     : undefined;
-  const res = await analyze({ files: positionals, caseDir: values.case, onProgress });
+  const res = await analyze({ files: positionals, caseDir: values.case, onProgress, protocols: !values['no-protocols'] });
   if (progress) io.err('\r' + ' '.repeat(90) + '\r');
   for (const e of res.errors) io.err(`instacap: ${e.message}\n`);
   for (const ev of res.evidence) if (ev.message) io.err(`instacap: ${ev.path}: partial: ${ev.message}\n`);
@@ -155,6 +167,8 @@ function textSummary(r: AnalyzeResult): string {
   lines.push(
     `${r.status}: ${t.packets.toLocaleString('en-US')} packets, ${t.flows.toLocaleString('en-US')} flows, ${t.anomalies.toLocaleString('en-US')} anomalies in ${r.elapsed_sec.toFixed(2)} s -> ${r.case_dir}`,
   );
+  const rec = Object.entries(t.records).sort(([a], [b]) => a.localeCompare(b));
+  if (rec.length) lines.push(`records: ${rec.map(([k, n]) => `${k} ${n.toLocaleString('en-US')}`).join(', ')}`);
   return lines.join('\n') + '\n';
 }
 
@@ -162,7 +176,7 @@ async function cmdQuery(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { case: { type: 'string' }, format: { type: 'string', default: 'table' } },
+    options: { case: { type: 'string' }, format: { type: 'string', default: 'table' }, 'show-passwords': { type: 'boolean', default: false } },
   });
   if (!values.case) throw new UsageError('query needs --case DIR');
   if (positionals.length !== 1) throw new UsageError('query needs exactly one SQL argument (quote it)');
@@ -172,6 +186,19 @@ async function cmdQuery(args: string[], io: Io): Promise<number> {
   const store = await CaseStore.openReadOnly(values.case);
   try {
     const { columns, rows } = await store.query(positionals[0]);
+    // cleartext passwords are evidence, but are shown only when asked for
+    const secret = columns.filter((c) => /^password$/i.test(c));
+    if (secret.length && !values['show-passwords']) {
+      let masked = 0;
+      for (const r of rows) {
+        for (const c of secret) {
+          if (r[c] === null || r[c] === undefined) continue;
+          r[c] = '********';
+          masked++;
+        }
+      }
+      if (masked) io.err(`instacap: ${masked} password value(s) masked; add --show-passwords to see them\n`);
+    }
     io.out(fmt === 'json' ? formatJsonLines(rows) : fmt === 'csv' ? formatCsv(columns, rows) : formatTable(columns, rows));
     return EXIT_OK;
   } finally {
@@ -205,6 +232,70 @@ async function cmdPackets(args: string[], io: Io): Promise<number> {
       }));
       io.out(formatTable(['evidence_id', 'packet_no', 'ts', 'caplen', 'origlen', 'file_offset'], rows));
     }
+    return EXIT_OK;
+  } finally {
+    await store.close();
+  }
+}
+
+async function cmdStream(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      case: { type: 'string' },
+      uid: { type: 'string' },
+      format: { type: 'string', default: 'text' },
+      dir: { type: 'string', default: 'both' },
+      'max-bytes': { type: 'string' },
+      cursor: { type: 'string' },
+      all: { type: 'boolean', default: false },
+    },
+  });
+  if (!values.case) throw new UsageError('stream needs --case DIR');
+  if (!values.uid) throw new UsageError('stream needs --uid UID');
+  const format = values.format!;
+  if (!['text', 'hex', 'raw', 'json'].includes(format)) throw new UsageError(`unknown format '${format}' (text, hex, raw or json)`);
+  const dirs = { both: [0, 1], client: [0], server: [1] }[values.dir as 'both'];
+  if (!dirs) throw new UsageError(`unknown --dir '${values.dir}' (both, client or server)`);
+  let maxBytes: number | undefined;
+  if (values['max-bytes'] !== undefined) {
+    maxBytes = Number(values['max-bytes']);
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new UsageError('--max-bytes needs a positive integer');
+  }
+  if (values.all && values.cursor) throw new UsageError('--all and --cursor exclude each other');
+  const { CaseStore } = await import('../engine/store/case-store.js');
+  const { followStream } = await import('../engine/services/stream.js');
+  const { renderChunks } = await import('./stream-output.js');
+  const store = await CaseStore.openReadOnly(values.case);
+  try {
+    let cursor: string | null = values.cursor ?? null;
+    let lastDir = -1;
+    for (;;) {
+      const page = await followStream(store, values.uid, { maxBytes, cursor });
+      const chunks = page.chunks.filter((c) => dirs.includes(c.dir));
+      if (format === 'json') {
+        io.out(
+          JSON.stringify({
+            uid: page.uid,
+            client: page.client,
+            server: page.server,
+            client_bytes: page.clientBytes,
+            server_bytes: page.serverBytes,
+            next: page.next,
+            chunks: chunks.map((c) => ({ dir: c.dir === 0 ? 'client' : 'server', packet_no: c.packetNo, evidence_id: c.evidenceId, offset: c.offset, gap: c.gap, data: c.data ? c.data.toString('base64') : null })),
+          }) + '\n',
+        );
+      } else if (format === 'raw') {
+        const write = io.outBytes ?? ((b: Uint8Array) => io.out(Buffer.from(b).toString('latin1')));
+        for (const c of chunks) if (c.data) write(c.data);
+      } else {
+        if (cursor === null) io.out(`client ${page.client}  server ${page.server}\n`);
+        lastDir = renderChunks(chunks, format as 'text' | 'hex', lastDir, io.out);
+      }
+      cursor = page.next;
+      if (!values.all || cursor === null) break;
+    }
+    if (cursor !== null && !values.all) io.err(`more: --cursor ${cursor}\n`);
     return EXIT_OK;
   } finally {
     await store.close();

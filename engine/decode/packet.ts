@@ -209,6 +209,10 @@ export function decodePacket(pk: RawPacket, d: Decoded, ctx: DecodeContext): boo
     }
     case 105:
       return wlan(b, start, end, d, ctx, snapped);
+    case 10:
+      // FDDI: frame control, destination and source (bit order not canonical: MACs not recorded), then LLC
+      if (end - start < 13) return linkShort(d, 'FDDI header');
+      return llc(b, start + 13, end, d, ctx, snapped);
     case 239:
       return nflog(b, start, end, d, ctx, snapped);
     case 258: {

@@ -95,6 +95,7 @@ export interface FlowRecord {
   lastNs: number;
   duration: number;
   history: string;
+  service: string | null;
   connState: string;
   origBytes: number;
   respBytes: number;
@@ -173,6 +174,14 @@ export class FlowTracker {
   /** LIVE for slots holding a flow. */
   keys: number[] = [];
   history: string[] = [];
+  /** flows.service per slot (set by the application layer), or null. */
+  service: (string | null)[] = [];
+  /** Slot of the last packet given to `packet()` (-1 when it belonged to no flow). */
+  lastSlot = -1;
+  /** The last packet went from the canonical side A (lower address/port) to B. */
+  lastFwd = false;
+  /** Told before a flow's row is written, so that others (the application layer) can finish it. */
+  onFlowEnd: ((slot: number) => void) | null = null;
   origH: string[] = [];
   respH: string[] = [];
   id = new Uint32Array(0);
@@ -419,6 +428,7 @@ export class FlowTracker {
     this.fpCount[s] = 0;
     this.flagCounts.fill(0, s * 6, s * 6 + 6);
     this.history[s] = '';
+    this.service[s] = null;
     this.keys[s] = LIVE;
     for (let e = 2 * s; e < 2 * s + 2; e++) {
       this.eState[e] = TcpState.Inactive;
@@ -460,6 +470,7 @@ export class FlowTracker {
    * Returns the flow id, or 0 when the packet belongs to no flow (non-IP, held fragment).
    */
   packet(d: Decoded, tsSec: number, tsNs: number, evidenceId: number, packetNo: number, linkBuf: Buffer | null): number {
+    this.lastSlot = -1;
     if (d.ipVersion === 0 || d.fragHeld) return 0;
     const clock = this.clock;
     const ts = tsSec + tsNs / 1e9;
@@ -578,6 +589,8 @@ export class FlowTracker {
       }
       // other IP protocols: Zeek counts packets and IP bytes only (orig_bytes/resp_bytes stay 0)
     }
+    this.lastSlot = s;
+    this.lastFwd = fwd;
     return this.id[s];
   }
 
@@ -970,6 +983,7 @@ export class FlowTracker {
       lastNs: this.lastNs[s],
       duration: this.lastSec[s] - this.startSec[s] + (this.lastNs[s] - this.startNs[s]) / 1e9,
       history,
+      service: this.service[s],
       connState,
       origBytes,
       respBytes,
@@ -989,6 +1003,7 @@ export class FlowTracker {
   }
 
   private end(s: number, reason: string): void {
+    if (this.onFlowEnd !== null) this.onFlowEnd(s);
     const sink = this.sink;
     if (typeof sink === 'function') sink(this.record(s, reason));
     else sink.writeFlow(this, s, reason);
@@ -1032,6 +1047,7 @@ export class FlowTracker {
   private release(s: number): void {
     this.keys[s] = 0;
     this.history[s] = '';
+    this.service[s] = null;
     this.origH[s] = '';
     this.respH[s] = '';
     this.free.push(s);

@@ -5,7 +5,7 @@
  */
 import { statSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ANOMALIES, EVIDENCE, INTERFACES, NAME_RESOLUTION, PACKET_COMMENTS, PACKETS } from '../../common/fields.js';
+import { ANOMALIES, EVIDENCE, INTERFACES, NAME_RESOLUTION, PACKET_COMMENTS, PACKETS, type TableDef } from '../../common/fields.js';
 import { anomalyLayer, type AnomalyName } from '../../common/anomalies.js';
 import { openCapture, NotACaptureError } from '../readers/open.js';
 import type { FramedReader, RawPacket } from '../readers/reader.js';
@@ -17,6 +17,8 @@ import { EarlyStoreWriter, InProcessStoreWriter, openStoreWriter, type StoreWrit
 import { FLOWS_WIRE, FlowColumnWriter } from './flow-rows.js';
 import { ColumnBatch } from '../store/batch.js';
 import { sha256File } from './hash.js';
+import { AppLayer } from '../app/dispatch.js';
+import type { ReassemblyLimits } from '../streams/tcp-reassembler.js';
 
 export interface IngestProgress {
   bytesRead: number;
@@ -36,6 +38,10 @@ export interface AnalyzeOptions {
   flowConfig?: Partial<FlowConfig>;
   /** Write the case on the calling thread instead of the store worker. */
   inProcessStore?: boolean;
+  /** Recognise application protocols and write their records (default true). */
+  protocols?: boolean;
+  /** Reassembly buffer limits (bytes held ahead of holes, per stream direction and in total). */
+  reassemblyLimits?: ReassemblyLimits;
 }
 
 export interface EvidenceSummary {
@@ -60,7 +66,8 @@ export interface AnalyzeResult {
   case_dir: string;
   evidence: EvidenceSummary[];
   errors: { path: string; message: string }[];
-  totals: { packets: number; bytes: number; flows: number; anomalies: number };
+  /** `records`: rows written per application table (dns, http, tls, ...). */
+  totals: { packets: number; bytes: number; flows: number; anomalies: number; records: Record<string, number> };
   elapsed_sec: number;
 }
 
@@ -213,6 +220,33 @@ async function run(
   const flowCfg: FlowConfig = { ...DEFAULT_FLOW_CONFIG, ...opts.flowConfig };
   const flowWriter = new FlowColumnWriter(flows, flush);
   const tracker = new FlowTracker(flowWriter, 1, flowCfg);
+  // application records: one batch per table, made on first use
+  const appBatches = new Map<TableDef, ColumnBatch>();
+  const recordCounts: Record<string, number> = {};
+  const app =
+    opts.protocols === false
+      ? null
+      : new AppLayer(
+          tracker,
+          {
+            row: (table, row) => {
+              let b = appBatches.get(table);
+              if (!b) {
+                b = new ColumnBatch(table);
+                appBatches.set(table, b);
+              }
+              b.pushRow(row);
+              recordCounts[table.name] = (recordCounts[table.name] ?? 0) + 1;
+              if (b.full) flush(b);
+            },
+            anomaly: (name, detail, flowId, packetNo, offset, sec, ns, ev) => {
+              const inp = inputs[ev - 1];
+              if (inp) inp.anomalies++;
+              addAnomaly(ev, packetNo, offset, sec, ns, name, detail, flowId);
+            },
+          },
+          opts.reassemblyLimits,
+        );
 
   const addAnomaly = (ev: number, packetNo: number, offset: number, sec: number, ns: number, name: AnomalyName, detail: string, flowId: number) => {
     totalAnomalies++;
@@ -276,6 +310,7 @@ async function run(
     if (decodePacket(pk, d, ctx)) {
       const evicted = tracker.evicted;
       flowId = tracker.packet(d, sec, ns, ev, pk.packetNo, pk.buf);
+      if (app !== null) app.packet(d, sec, ns, pk.packetNo, pk.fileOffset);
       if (tracker.evicted !== evicted) {
         inp.anomalies++;
         addAnomaly(ev, pk.packetNo, pk.fileOffset, sec, ns, 'flow_table_full', `flow table limit of ${flowCfg.maxFlows} flows reached: the oldest flow was ended early`, flowId);
@@ -370,8 +405,9 @@ async function run(
 
   trace.loopMs = performance.now() - t0;
   tracker.finish();
+  if (app !== null) app.finish();
   ctx.frag.flush(fragAnomaly);
-  for (const b of [packets, flows, anomalies, comments]) flush(b);
+  for (const b of [packets, flows, anomalies, comments, ...appBatches.values()]) flush(b);
 
   // evidence, interfaces, reader issues
   const evRows = new ColumnBatch(EVIDENCE, Math.max(1, inputs.length));
@@ -460,7 +496,7 @@ async function run(
     case_dir: resolve(opts.caseDir),
     evidence: summaries,
     errors,
-    totals: { packets: totalPackets, bytes: totalBytes, flows: flowWriter.count, anomalies: totalAnomalies },
+    totals: { packets: totalPackets, bytes: totalBytes, flows: flowWriter.count, anomalies: totalAnomalies, records: recordCounts },
     elapsed_sec: (performance.now() - t0) / 1000,
   };
 }

@@ -53,6 +53,7 @@ const I = {
   conn_state: IDX.conn_state,
   missed_bytes: IDX.missed_bytes,
   history: IDX.history,
+  service: IDX.service,
   orig_pkts: IDX.orig_pkts,
   orig_ip_bytes: IDX.orig_ip_bytes,
   resp_pkts: IDX.resp_pkts,
@@ -109,6 +110,7 @@ export class FlowColumnWriter implements FlowColumnSink {
     c[I.conn_state][r] = STATE_OF.get(t.connStateOf(s))!;
     c[I.missed_bytes][r] = 0;
     (b.cols[I.history] as string[])[r] = t.history[s];
+    (b.cols[I.service] as (string | null)[])[r] = t.service[s];
     c[I.orig_pkts][r] = t.ePkts[o];
     c[I.orig_ip_bytes][r] = t.eIpBytes[o];
     c[I.resp_pkts][r] = t.ePkts[p];
@@ -206,7 +208,6 @@ export function deriveFlowRows(wire: ColumnBatch, salt: number): ColumnBatch {
   const om = str('orig_l2_addr');
   const rm = str('resp_l2_addr');
   const fp = str('first_payloads');
-  const svc = str('service');
   const omac = num('_omac');
   const rmac = num('_rmac');
   for (let r = 0; r < n; r++) {
@@ -218,7 +219,6 @@ export function deriveFlowRows(wire: ColumnBatch, salt: number): ColumnBatch {
     let t = '';
     for (let i = 0; i < 8 && fps[i][r] === fps[i][r]; i++) t += (i ? ',' : '') + fps[i][r];
     fp[r] = t;
-    svc[r] = null;
   }
   const k = FLOWS.fields.length;
   return ColumnBatch.fromMessage(FLOWS, { table: 'flows', rows: n, cols: wire.cols.slice(0, k), nanos: wire.nanos.slice(0, k) });

@@ -9,6 +9,28 @@ import { CaseStore } from '../store/case-store.js';
 import { ColumnBatch, type BatchMessage } from '../store/batch.js';
 import { tableByName } from '../../common/fields.js';
 import { FLOWS_WIRE, deriveFlowRows } from './flow-rows.js';
+import { flowUid } from '../flows/connstate.js';
+import { rebuildHosts } from '../store/hosts.js';
+import { GeoIp } from '../geo/geoip.js';
+
+/** The bundled GeoIP data, or null when it is not installed (hosts then have no location). */
+function openGeo(): GeoIp | null {
+  try {
+    return GeoIp.open();
+  } catch {
+    return null;
+  }
+}
+
+/** Application records carry flow_id; their uid column is derived here, as for flows. */
+function fillUids(b: ColumnBatch, salt: number): void {
+  const u = b.table.fields.findIndex((f) => f.name === 'uid');
+  const fi = b.table.fields.findIndex((f) => f.name === 'flow_id');
+  if (u < 0 || fi < 0) return;
+  const uid = b.cols[u] as (string | null)[];
+  const ids = b.cols[fi] as unknown as ArrayLike<number>;
+  for (let r = 0; r < b.rows; r++) uid[r] = ids[r] > 0 ? flowUid(salt, ids[r]) : '';
+}
 
 export interface CaseMeta {
   salt: number;
@@ -58,6 +80,7 @@ export class IngestSink {
     const rows = batch.rows;
     this.rebase(batch);
     if (batch.table === FLOWS_WIRE) batch = deriveFlowRows(batch, this.meta.salt);
+    else fillUids(batch, this.meta.salt);
     this.store.appendNow(batch);
     this.sinceCommit += rows;
     this.sinceFlush += rows;
@@ -92,6 +115,8 @@ export class IngestSink {
     const t = [performance.now()];
     try {
       await this.store.flush();
+      // the hosts table covers the whole case: rebuilt from all flows and records
+      await rebuildHosts(this.store, openGeo);
       t.push(performance.now());
       await this.store.con.run('COMMIT');
       t.push(performance.now());
@@ -100,7 +125,7 @@ export class IngestSink {
     } finally {
       await this.store.close();
       t.push(performance.now());
-      if (process.env.INSTACAP_TRACE) process.stderr.write(`sink finish: flush/commit/checkpoint/close ms ${t.slice(1).map((x, i) => (x - t[i]).toFixed(0)).join('/')}\n`);
+      if (process.env.INSTACAP_TRACE) process.stderr.write(`sink finish: flush+hosts/commit/checkpoint/close ms ${t.slice(1).map((x, i) => (x - t[i]).toFixed(0)).join('/')}\n`);
     }
   }
 

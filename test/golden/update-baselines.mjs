@@ -2,17 +2,21 @@
 // Regenerates the golden baselines under test/golden/baselines/ from the peer tools (capinfos and
 // tshark). This is the ONLY way the baselines may change: never edit them by hand.
 //
-//   node test/golden/update-baselines.mjs          (or: INSTACAP_UPDATE_GOLDEN=1 npx vitest run test/golden)
+//   node test/golden/update-baselines.mjs [section...]   (or: INSTACAP_UPDATE_GOLDEN=1 npx vitest run test/golden)
+//   sections: counts fields conv follow app (default: all)
 //
 // Inputs: the shared capture corpus (INSTACAP_CORPUS, default ../shared/pcaps beside the repo).
 // Outputs:
 //   baselines/packet-counts.tsv   every capture in the corpus: path, packet count, where it came from
 //   baselines/fields/<name>.tsv   per-packet tshark fields for the representative set below
 //   baselines/conv/<name>.tsv     tshark -z conv,tcp / conv,udp, parsed, for the conversation set below
+//   baselines/follow/<name>.tsv   tshark -z follow,tcp,raw,N per TCP stream: bytes and SHA-256 per direction
+//   baselines/app/<proto>/<name>.<kind>.tsv   tshark fields of DNS/HTTP/TLS/SSH messages, per capture of the protocol folders
 //
 // tshark runs with an empty configuration directory (no personal preferences) and -n (no name
 // resolution), so the output depends only on the tshark version, which is recorded in each file.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
@@ -119,6 +123,77 @@ export const CONV_SET = [
   'reference/arkime/arkime_tcp_handshake_synthetic.pcap',
 ];
 
+/**
+ * Follow-stream set: captures whose TCP streams are compared byte for byte with
+ * `tshark -z follow,tcp,raw,N` (reordering, retransmission, overlap, gaps, fast open, HTTP).
+ */
+export const FOLLOW_SET = [
+  'protocols/tcp/arkime_tcp-reassembly-synthetic.pcap',
+  'protocols/tcp/arkime_tcpseq_synthetic.pcap',
+  'protocols/tcp/arkime_wireshark-retrans.pcap',
+  'protocols/tcp/cs_tcp_retransmissions.pcapng',
+  'protocols/tcp/cs_tcp_dupack.pcapng',
+  'protocols/tcp/sv_tcp-gap.pcap',
+  'protocols/tcp/sv_tcp-overlap-exact.pcap',
+  'protocols/tcp/sv_tcp-overlap-partial.pcap',
+  'protocols/tcp/sv_tcp-rst-with-data.pcap',
+  'protocols/tcp/zeek_reassembly.pcap',
+  'protocols/tcp/zeek_retransmit-fast009.pcap',
+  'protocols/tcp/zeek_tcp-fast-open.pcap',
+  'protocols/tcp/zeek_payload-syn.pcap',
+  'protocols/tcp/zeek_handshake-reorder.pcap',
+  'protocols/tcp/zeek_missing-syn.pcap',
+  'protocols/http/zeek_http_get.pcap',
+  'protocols/http/sv_http-chunked.pcap',
+  'reference/zeek/zeek_wikipedia.pcap',
+  'reference/zeek/zeek_pop3.pcap',
+];
+
+/**
+ * Application records: per protocol folder of the corpus, the tshark fields the golden test
+ * compares with our dns/dns_answers, http, tls and ssh tables (one filter per record kind).
+ */
+export const APP_FIELDS = {
+  dns: {
+    folder: 'protocols/dns',
+    kinds: {
+      // mDNS and LLMNR are their own protocols in Wireshark (same fields); we record them in dns too
+      dns: ['dns || mdns || llmnr', ['frame.number', 'dns.id', 'dns.flags.response', 'dns.qry.name', 'dns.qry.type', 'dns.flags.rcode', 'dns.a', 'dns.aaaa']],
+    },
+  },
+  http: {
+    folder: 'protocols/http',
+    kinds: {
+      request: ['http.request', ['frame.number', 'http.request.method', 'http.host', 'http.request.uri', 'http.user_agent']],
+      response: ['http.response', ['frame.number', 'http.response.code']],
+    },
+  },
+  tls: {
+    folder: 'protocols/tls',
+    kinds: {
+      // QUIC Initial packets (whose ClientHello tshark decrypts) are not decoded by instacap yet
+      client_hello: ['tls.handshake.type == 1 && !quic', ['frame.number', 'tls.handshake.extensions_server_name', 'tls.handshake.ja3']],
+      server_hello: ['tls.handshake.type == 2 && !quic', ['frame.number', 'tls.handshake.version', 'tls.handshake.extensions.supported_version', 'tls.handshake.ciphersuite', 'tls.handshake.ja3s']],
+    },
+  },
+  ssh: {
+    folder: 'protocols/ssh',
+    kinds: {
+      banner: ['ssh.protocol', ['frame.number', 'ssh.protocol']],
+    },
+  },
+};
+
+function appBaseline(rel, filter, fields) {
+  const file = join(CORPUS, rel);
+  const args = ['-n', ...TSHARK_PREFS, '-r', file, '-Y', filter, '-T', 'fields', '-E', 'separator=/t', '-E', 'header=y', '-E', 'occurrence=a', '-E', 'aggregator=,'];
+  for (const f of fields) args.push('-e', f);
+  const t = run('tshark', args, tsharkEnv);
+  if (t.status !== 0 && t.stdout.trim() === '') throw new Error(`tshark failed on ${rel}: ${cleanErr(t.stderr)}`);
+  // one record per line: a tab or newline inside a value (an SSH banner, a URI) is escaped
+  return t.stdout;
+}
+
 function listCaptures(dir) {
   const out = [];
   const walk = (d) => {
@@ -212,7 +287,62 @@ function convBaseline(rel) {
   return { header, rows };
 }
 
-export function main() {
+/** tshark's TCP stream numbers and the first packet's endpoints, for streams that carry payload. */
+function tcpStreams(file) {
+  const t = run('tshark', ['-n', ...TSHARK_PREFS, '-r', file, '-T', 'fields', '-e', 'tcp.stream', '-e', 'frame.number', '-e', 'tcp.len'], tsharkEnv);
+  const first = new Map();
+  const withData = new Set();
+  for (const line of t.stdout.split('\n')) {
+    const [st, frame, len] = line.split('\t');
+    if (st === undefined || st === '') continue;
+    if (!first.has(Number(st))) first.set(Number(st), Number(frame));
+    if (Number(len) > 0) withData.add(Number(st));
+  }
+  return { streams: [...withData].sort((a, b) => a - b), first };
+}
+
+/** Parses `-z follow,tcp,raw,N` blocks: per stream, the two nodes and each node's bytes. */
+function followBaseline(rel) {
+  const file = join(CORPUS, rel);
+  const { streams, first } = tcpStreams(file);
+  const rows = [];
+  for (let i = 0; i < streams.length; i += 50) {
+    const args = ['-n', ...TSHARK_PREFS, '-q', '-r', file];
+    for (const n of streams.slice(i, i + 50)) args.push('-z', `follow,tcp,raw,${n}`);
+    const t = run('tshark', args, tsharkEnv);
+    if (t.status !== 0) throw new Error(`tshark follow failed on ${rel}: ${cleanErr(t.stderr)}`);
+    let cur = null;
+    const done = () => {
+      if (!cur) return;
+      const h = cur.data.map((parts) => Buffer.from(parts.join(''), 'hex'));
+      rows.push([cur.stream, first.get(cur.stream), cur.nodes[0], cur.nodes[1], h[0].length, sha256(h[0]), h[1].length, sha256(h[1]), cur.turns].join('\t'));
+      cur = null;
+    };
+    for (const line of t.stdout.split('\n')) {
+      let m;
+      if ((m = /^Filter: tcp\.stream eq (\d+)/.exec(line))) {
+        done();
+        cur = { stream: Number(m[1]), nodes: ['', ''], data: [[], []], turns: 0, last: -1 };
+      } else if (cur && (m = /^Node ([01]): (.*)$/.exec(line))) cur.nodes[Number(m[1])] = m[2].replace(/^\[(.*)\](:\d+)$/, '$1$2');
+      else if (cur && /^\t?[0-9a-f]+$/.test(line)) {
+        const node = line.startsWith('\t') ? 1 : 0;
+        cur.data[node].push(line.trim());
+        if (node !== cur.last) cur.turns++;
+        cur.last = node;
+      }
+    }
+    done();
+  }
+  rows.sort((a, b) => Number(a.split('\t')[0]) - Number(b.split('\t')[0]));
+  const header = ['stream', 'first_frame', 'node0', 'node1', 'node0_bytes', 'node0_sha256', 'node1_bytes', 'node1_sha256', 'turns'];
+  return { header, rows };
+}
+
+function sha256(b) {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+export function main(sections = ['counts', 'fields', 'conv', 'follow', 'app']) {
   if (!existsSync(CORPUS) || !statSync(CORPUS).isDirectory()) throw new Error(`capture corpus not found at ${CORPUS} (set INSTACAP_CORPUS)`);
   wsConfig = mkdtempSync(join(tmpdir(), 'instacap-golden-ws-'));
   tsharkEnv.WIRESHARK_CONFIG_DIR = wsConfig;
@@ -223,6 +353,7 @@ export function main() {
   mkdirSync(join(OUT, 'conv'), { recursive: true });
 
   // 1. packet counts for every capture in the corpus
+  if (sections.includes('counts')) {
   const all = listCaptures(CORPUS);
   const lines = [stamp, 'path\tpackets\tsource'];
   for (const rel of all) {
@@ -231,8 +362,10 @@ export function main() {
   }
   writeFileSync(join(OUT, 'packet-counts.tsv'), lines.join('\n') + '\n');
   process.stdout.write(`packet-counts.tsv: ${all.length} captures\n`);
+  }
 
   // 2. per-packet fields
+  if (sections.includes('fields')) {
   const names = new Set();
   for (const f of readdirSync(join(OUT, 'fields'))) rmSync(join(OUT, 'fields', f));
   for (const [rel, what] of FIELD_SET) {
@@ -243,20 +376,53 @@ export function main() {
     writeFileSync(join(OUT, 'fields', `${name}.tsv`), `${stamp}\n# capture: ${rel}\n# covers: ${what}\n${body}`);
   }
   process.stdout.write(`fields/: ${FIELD_SET.length} captures\n`);
+  }
 
   // 3. conversations
+  if (sections.includes('conv')) {
   for (const f of readdirSync(join(OUT, 'conv'))) rmSync(join(OUT, 'conv', f));
   for (const rel of CONV_SET) {
     const { header, rows } = convBaseline(rel);
     writeFileSync(join(OUT, 'conv', `${basename(rel)}.tsv`), [stamp, `# capture: ${rel}`, header.join('\t'), ...rows].join('\n') + '\n');
   }
   process.stdout.write(`conv/: ${CONV_SET.length} captures\n`);
+  }
+
+  // 4. followed TCP streams
+  if (sections.includes('follow')) {
+    mkdirSync(join(OUT, 'follow'), { recursive: true });
+    for (const f of readdirSync(join(OUT, 'follow'))) rmSync(join(OUT, 'follow', f));
+    for (const rel of FOLLOW_SET) {
+      const { header, rows } = followBaseline(rel);
+      writeFileSync(join(OUT, 'follow', `${basename(rel)}.tsv`), [stamp, `# capture: ${rel}`, header.join('\t'), ...rows].join('\n') + '\n');
+    }
+    process.stdout.write(`follow/: ${FOLLOW_SET.length} captures\n`);
+  }
+
+  // 5. application records
+  if (sections.includes('app')) {
+    for (const [proto, spec] of Object.entries(APP_FIELDS)) {
+      const dir = join(OUT, 'app', proto);
+      mkdirSync(dir, { recursive: true });
+      for (const f of readdirSync(dir)) rmSync(join(dir, f));
+      const captures = listCaptures(join(CORPUS, spec.folder)).map((r) => `${spec.folder}/${r}`);
+      for (const rel of captures) {
+        for (const [kind, [filter, fields]] of Object.entries(spec.kinds)) {
+          const body = appBaseline(rel, filter, fields);
+          writeFileSync(join(dir, `${basename(rel)}.${kind}.tsv`), `${stamp}\n# capture: ${rel}\n# filter: ${filter}\n${body}`);
+        }
+      }
+      process.stdout.write(`app/${proto}/: ${captures.length} captures\n`);
+    }
+  }
   rmSync(wsConfig, { recursive: true, force: true });
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    main();
+    // optional section names limit what is regenerated: counts fields conv follow app
+    const want = process.argv.slice(2);
+    main(want.length ? want : undefined);
   } catch (e) {
     if (wsConfig) rmSync(wsConfig, { recursive: true, force: true });
     process.stderr.write(`update-baselines: ${e.message}\n`);

@@ -1,6 +1,8 @@
 /**
- * The command line (cli/main.ts): analyze (JSON summary, sha256, exit codes), query (formats,
- * read-only), packets (re-read a flow's packets and write them), schema, usage errors.
+ * The command line (cli/main.ts): analyze (JSON summary, sha256, exit codes, records), query
+ * (formats, read-only, password masking), packets (re-read a flow's packets and write them),
+ * stream (follow a TCP connection: text, hex, raw, json pages), schema, usage errors.
+ * (frames of the fixture: 1-3 handshake, 4-5 DNS, 6 request, 7 response, 8-9 close)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
@@ -38,19 +40,24 @@ const T0 = 1_700_000_000;
 function buildGood(): { bytes: Buffer; tcpFrames: Buffer[] } {
   const c = { src: '10.0.0.1', dst: '10.0.0.2' };
   const s = { src: '10.0.0.2', dst: '10.0.0.1' };
-  const t = (o: { src: string; dst: string }, fromC: boolean, flags: number, seq: number, ack: number, len = 0) =>
-    eth(ipv4(tcp(Buffer.alloc(len, 0x41), { sport: fromC ? 40000 : 80, dport: fromC ? 80 : 40000, flags, seq, ack }), o));
+  const t = (o: { src: string; dst: string }, fromC: boolean, flags: number, seq: number, ack: number, payload = '') =>
+    eth(ipv4(tcp(Buffer.from(payload, 'latin1'), { sport: fromC ? 40000 : 80, dport: fromC ? 80 : 40000, flags, seq, ack }), o));
   const frames = [
     t(c, true, F.SYN, 100, 0),
     t(s, false, F.SYN | F.ACK, 900, 101),
     t(c, true, F.ACK, 101, 901),
-    t(c, true, F.PSH | F.ACK, 101, 901, 20),
-    t(s, false, F.PSH | F.ACK, 901, 121, 50),
+    t(c, true, F.PSH | F.ACK, 101, 901, 'GET /ab HTTP/1.0\r\n\r\n'), // 20 bytes
+    t(s, false, F.PSH | F.ACK, 901, 121, 'HTTP/1.0 200 OK\r\nContent-Length: 11\r\n\r\nhello world'), // 50 bytes
     t(c, true, F.FIN | F.ACK, 121, 951),
     t(s, false, F.FIN | F.ACK, 951, 122),
   ];
-  const dnsQ = eth(ipv4(udp(Buffer.alloc(30, 1), { sport: 5555, dport: 53 }), { src: '10.0.0.1', dst: '8.8.8.8', proto: 17 }));
-  const dnsR = eth(ipv4(udp(Buffer.alloc(90, 2), { sport: 53, dport: 5555 }), { src: '8.8.8.8', dst: '10.0.0.1', proto: 17 }));
+  // a 30-byte query for examples.com A and its 90-byte answer (two A records and one AAAA)
+  const question = Buffer.from('08' + Buffer.from('examples').toString('hex') + '03' + Buffer.from('com').toString('hex') + '00' + '00010001', 'hex');
+  const rr = (type: number, rdata: string) => Buffer.from('c00c' + type.toString(16).padStart(4, '0') + '0001' + '0000012c' + (rdata.length / 2).toString(16).padStart(4, '0') + rdata, 'hex');
+  const q = Buffer.concat([Buffer.from('abcd01000001000000000000', 'hex'), question]);
+  const a = Buffer.concat([Buffer.from('abcd81800001000300000000', 'hex'), question, rr(1, '5db8d822'), rr(1, '5db8d823'), rr(28, '26062800022000010248189325c81946')]);
+  const dnsQ = eth(ipv4(udp(q, { sport: 5555, dport: 53 }), { src: '10.0.0.1', dst: '8.8.8.8', proto: 17 }));
+  const dnsR = eth(ipv4(udp(a, { sport: 53, dport: 5555 }), { src: '8.8.8.8', dst: '10.0.0.1', proto: 17 }));
   const recs: PcapRecord[] = [];
   frames.forEach((f, i) => {
     recs.push({ tsSec: T0 + i, tsFrac: 1000 * i, data: f });
@@ -91,7 +98,7 @@ describe('instacap analyze', () => {
     expect(ev.link_types).toEqual(['ETHERNET']);
     expect(ev.first_ts).toBeCloseTo(T0, 6);
     expect(ev.last_ts).toBeCloseTo(T0 + 6.006, 6);
-    expect(j.totals).toEqual({ packets: 9, bytes: goodBytes.length - 24 - 9 * 16, flows: 2, anomalies: 0 });
+    expect(j.totals).toEqual({ packets: 9, bytes: goodBytes.length - 24 - 9 * 16, flows: 2, anomalies: 0, records: { dns: 1, dns_answers: 3, http: 1 } });
     expect(j.errors).toEqual([]);
     expect(r.err).toBe('');
   });
@@ -303,6 +310,100 @@ describe('instacap packets', () => {
     } finally {
       await rd.close();
     }
+  });
+});
+
+describe('instacap stream', () => {
+  const tcpUid = async () => {
+    const r = await cli('query', '--case', caseDir, "select uid from flows where proto = 'tcp'", '--format', 'csv');
+    return r.out.trim().split('\n')[1];
+  };
+  const REQ = 'GET /ab HTTP/1.0\r\n\r\n';
+  const RESP = 'HTTP/1.0 200 OK\r\nContent-Length: 11\r\n\r\nhello world';
+
+  it('text: both directions with a marker per turn', async () => {
+    const r = await cli('stream', '--case', caseDir, '--uid', await tcpUid());
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(`client 10.0.0.1:40000  server 10.0.0.2:80\n--- client (frame 6) ---\n${REQ}\n--- server (frame 7) ---\n${RESP}`);
+    expect(r.err).toBe('');
+  });
+
+  it('raw and --dir: exactly the bytes of one direction or both', async () => {
+    const bytes: Buffer[] = [];
+    const run = async (...a: string[]) => {
+      bytes.length = 0;
+      const code = await main(['stream', '--case', caseDir, '--uid', await tcpUid(), '--format', 'raw', ...a], {
+        out: () => undefined,
+        outBytes: (b) => bytes.push(Buffer.from(b)),
+        err: () => undefined,
+        isTTY: false,
+      });
+      expect(code).toBe(0);
+      return Buffer.concat(bytes).toString('latin1');
+    };
+    expect(await run()).toBe(REQ + RESP);
+    expect(await run('--dir', 'server')).toBe(RESP);
+    expect(await run('--dir', 'client')).toBe(REQ);
+  });
+
+  it('json pages with a cursor cover the stream once, in order', async () => {
+    const uid = await tcpUid();
+    let cursor: string | null = null;
+    const seen: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r: Run = await cli('stream', '--case', caseDir, '--uid', uid, '--format', 'json', '--max-bytes', '10', ...(cursor ? ['--cursor', cursor] : []));
+      expect(r.code).toBe(0);
+      const page = JSON.parse(r.out);
+      for (const c of page.chunks) seen.push(`${c.dir}:${Buffer.from(c.data, 'base64').toString('latin1')}`);
+      cursor = page.next;
+      if (!cursor) break;
+      expect(r.err).toContain('more: --cursor');
+    }
+    expect(cursor).toBeNull();
+    expect(seen).toEqual([`client:${REQ}`, `server:${RESP}`]);
+  });
+
+  it('hex: offsets and a tab before server lines, as tshark follow', async () => {
+    const r = await cli('stream', '--case', caseDir, '--uid', await tcpUid(), '--format', 'hex', '--dir', 'server');
+    expect(r.out.split('\n')[2]).toBe('\t00000000  48 54 54 50 2f 31 2e 30 20 32 30 30 20 4f 4b 0d  HTTP/1.0 200 OK.');
+  });
+
+  it('errors: a UDP flow, an unknown uid, a bad cursor, bad options', async () => {
+    const udpUid = (await cli('query', '--case', caseDir, "select uid from flows where proto = 'udp'", '--format', 'csv')).out.trim().split('\n')[1];
+    const u = await cli('stream', '--case', caseDir, '--uid', udpUid);
+    expect([u.code, u.err]).toEqual([1, expect.stringContaining('only TCP streams can be followed')]);
+    expect((await cli('stream', '--case', caseDir, '--uid', 'CAAAAAAAAAAAA')).code).toBe(1);
+    expect((await cli('stream', '--case', caseDir, '--uid', await tcpUid(), '--cursor', 'xx')).err).toContain('invalid stream cursor');
+    expect((await cli('stream', '--case', caseDir, '--uid', await tcpUid(), '--format', 'pdf')).code).toBe(2);
+    expect((await cli('stream', '--case', caseDir, '--uid', await tcpUid(), '--max-bytes', '0')).code).toBe(2);
+    expect((await cli('stream', '--case', caseDir)).code).toBe(2);
+  });
+});
+
+describe('instacap records', () => {
+  it('analyze stores dns and http records and names the services; --no-protocols stores flows only', async () => {
+    const dns = await cli('query', '--case', caseDir, 'select query, qtype_name, rcode_name, answers, rtt from dns', '--format', 'json');
+    expect(JSON.parse(dns.out)).toEqual({ query: 'examples.com', qtype_name: 'A', rcode_name: 'NOERROR', answers: '93.184.216.34,93.184.216.35,2606:2800:220:1:248:1893:25c8:1946', rtt: 0.1 });
+    const http = await cli('query', '--case', caseDir, 'select method, uri, status_code, response_body_len, response_sha256 from http', '--format', 'json');
+    expect(JSON.parse(http.out)).toEqual({ method: 'GET', uri: '/ab', status_code: 200, response_body_len: '11', response_sha256: createHash('sha256').update('hello world').digest('hex') });
+    const svc = await cli('query', '--case', caseDir, 'select proto::varchar p, service from flows order by p', '--format', 'csv');
+    expect(svc.out).toBe('p,service\ntcp,http\nudp,dns\n');
+    const flat = join(tmp, 'case-flows-only');
+    expect((await cli('analyze', good, '--case', flat, '--no-protocols', '--json')).code).toBe(0);
+    const n = await cli('query', '--case', flat, 'select (select count(*) from dns) + (select count(*) from http) as n, count(service) as s from flows', '--format', 'csv');
+    expect(n.out).toBe('n,s\n0,0\n');
+  });
+
+  it('query masks columns named password unless --show-passwords', async () => {
+    const dir = join(tmp, 'case-ftp');
+    await analyze({ files: [join(__dirname, '..', '..', '..', 'shared', 'pcaps', 'protocols', 'ftp', 'zeek_ftp_ipv4.pcap')], caseDir: dir });
+    const masked = await cli('query', '--case', dir, 'select service::varchar s, username, password from credentials', '--format', 'csv');
+    expect(masked.out).toBe('s,username,password\nftp,anonymous,********\n');
+    expect(masked.err).toContain('1 password value(s) masked; add --show-passwords');
+    const shown = await cli('query', '--case', dir, 'select password from credentials', '--format', 'csv', '--show-passwords');
+    // the password as sent: Zeek's ftp.log for this capture shows user anonymous, password test
+    expect(shown.out).toBe('password\ntest\n');
+    expect(shown.err).toBe('');
   });
 });
 

@@ -55,6 +55,14 @@ describe('link layers', () => {
     expect(d.anomalies).toEqual([]);
   });
 
+  it('FDDI (10): frame control, addresses, LLC/SNAP, then IP; MACs not recorded (bit order)', () => {
+    const ip = ipv4(udp(HELLO), { proto: 17, src: '192.0.2.1', dst: '198.51.100.7' });
+    const f = Buffer.concat([Buffer.from([0x50]), Buffer.alloc(12, 0x11), Buffer.from('aaaa03000000', 'hex'), Buffer.from('0800', 'hex'), ip]);
+    const d = decode(f, 10);
+    expect([d.macOff, d.ipVersion, d.proto, src(d), dst(d), payload(d)]).toEqual([-1, 4, 17, '192.0.2.1', '198.51.100.7', 'hello, world']);
+    expect(decode(f.subarray(0, 12), 10).anomalies).toEqual(['link_truncated']);
+  });
+
   it('802.1Q tag: VLAN id (priority bits masked)', () => {
     const d = decode(eth(ipv4(udp(HELLO), { proto: 17 }), 0x0800, { tags: [{ tpid: 0x8100, vid: 0xe000 | 100 }] }));
     expect([d.vlan, d.innerVlan, d.etherType, d.proto, d.dport]).toEqual([100, -1, 0x0800, 17, 53]);

@@ -176,3 +176,50 @@ describe('records larger than a read chunk', () => {
     expect(r.issues).toEqual([]);
   });
 });
+
+describe('application layer in the ingest', () => {
+  const corpus = (rel: string) => join(PCAPS, rel);
+
+  it('hosts: activity, names from DNS, the MAC unless it is a router, GeoIP for global addresses', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-hosts-'));
+    await analyze({ files: [WIKI], caseDir: dir });
+    const rows = await q(
+      dir,
+      `select ip, mac, names, flows_orig::int o, flows_resp::int r, is_private, country_code, asn, as_org from hosts
+        where ip in ('208.80.152.3', '141.142.220.50', 'fe80::217:f2ff:fed7:cf65') order by ip`,
+    );
+    expect(rows).toEqual([
+      // the router's MAC stands for every remote address: not attributed
+      { ip: '141.142.220.50', mac: '00:17:f2:d7:cf:65', names: 'gemini.local', o: 1, r: 0, is_private: false, country_code: 'US', asn: 1224, as_org: 'University of Illinois' },
+      { ip: '208.80.152.3', mac: null, names: 'upload.pmtpa.wikimedia.org,upload.wikimedia.org', o: 0, r: 6, is_private: false, country_code: 'US', asn: 14907, as_org: 'Wikimedia Foundation Inc.' },
+      { ip: 'fe80::217:f2ff:fed7:cf65', mac: '00:17:f2:d7:cf:65', names: 'gemini.local', o: 1, r: 0, is_private: true, country_code: null, asn: null, as_org: null },
+    ]);
+    // every address of every flow is a host, once
+    const n = await q(dir, `select (select count(*) from hosts)::int h, (select count(distinct a) from (select orig_h a from flows union select resp_h from flows))::int f`);
+    expect(n[0].h).toBe(n[0].f);
+  });
+
+  it('SMTP STARTTLS: the stream goes on into the TLS parser (service smtp,ssl)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-starttls-'));
+    await analyze({ files: [corpus('protocols/tls/zeek_tls_smtp-starttls.pcap')], caseDir: dir });
+    expect(await q(dir, `select service from flows where resp_p = 25`)).toEqual([{ service: 'smtp,ssl' }]);
+    // JA3 as tshark computes it for this ClientHello (baselines/app/tls)
+    expect(await q(dir, `select ja3, version from tls`)).toEqual([{ ja3: '13020a4ccb11b2d3c9c0e6c285c3c415', version: 'TLSv12' }]);
+  });
+
+  it('DHCP transactions are aggregated across the 5-tuples of their messages', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-dhcp-'));
+    await analyze({ files: [corpus('protocols/dhcp/zeek_dhcp_dhcp.pcap')], caseDir: dir });
+    const rows = await q(dir, `select trans_id::int x, msg_types, assigned_addr, host_name from dhcp order by ts`);
+    expect(rows[0]).toEqual({ x: 1984, msg_types: 'DISCOVER,OFFER,REQUEST,NAK', assigned_addr: '128.2.6.97', host_name: 'btest.is.cool' });
+    expect(rows.length).toBe(5);
+  });
+
+  it('recognises protocols by payload on other ports, and says when the port disagrees', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-detect-'));
+    await analyze({ files: [corpus('protocols/ssh/zeek_ssh_ssh-on-port-80.pcap')], caseDir: dir });
+    expect(await q(dir, `select resp_p, service from flows where proto = 'tcp'`)).toEqual([{ resp_p: 80, service: 'ssh' }]);
+    const a = await q(dir, `select name, detail from anomalies where name = 'app_detect_conflict'`);
+    expect(a).toEqual([{ name: 'app_detect_conflict', detail: 'port 80 suggests http, the payload is ssh' }]);
+  });
+});

@@ -1,0 +1,351 @@
+/**
+ * The application layer of an ingest: recognises each connection's protocol, reassembles its TCP
+ * streams and feeds the protocol's parser, whose records go to the store.
+ *
+ * Recognition happens on a connection's first payload: what the bytes look like (TLS, HTTP, SSH,
+ * mail and FTP greetings...) wins over the port, so HTTP on 8080, TLS on 53 or SSH on 443 are
+ * found; a port that says otherwise is reported (`app_detect_conflict`, often the interesting
+ * case). Without a payload match the responder's port decides. Connections that match nothing,
+ * and those whose parser has finished (a TLS handshake is over, an SSH key exchange began), cost
+ * one array lookup per packet from then on: the bulk of a capture is never copied or parsed.
+ */
+import type { AnomalyName } from '../../common/anomalies.js';
+import type { TableDef } from '../../common/fields.js';
+import type { Decoded } from '../decode/packet.js';
+import { PROTO_TCP, PROTO_UDP, TCP_SYN } from '../decode/packet.js';
+import type { FlowTracker } from '../flows/tracker.js';
+import { ReassemblyBudget, TcpStream, type ReassemblyLimits, type StreamReceiver } from '../streams/tcp-reassembler.js';
+import type { AppSink, DatagramParser, Dir, StreamParser } from './types.js';
+import { createDnsTcp, createDnsUdp } from './dns.js';
+import { createHttp, looksLikeHttpRequest, looksLikeHttpResponse } from './http.js';
+import { createTls, looksLikeTls } from './tls.js';
+import { createSsh, looksLikeSsh } from './ssh.js';
+import { createFtp, createImap, createPop3, createSmtp, createTelnet, detectCleartext } from './cleartext.js';
+import { DhcpTransactions, createDhcp } from './dhcp.js';
+
+type StreamKind = 'dns' | 'http' | 'ssl' | 'ssh' | 'ftp' | 'smtp' | 'pop3' | 'imap' | 'telnet';
+
+const STREAM_PARSERS: Record<StreamKind, (sink: AppSink) => StreamParser> = {
+  dns: createDnsTcp,
+  http: (sink) => createHttp(sink),
+  ssl: createTls,
+  ssh: createSsh,
+  ftp: createFtp,
+  smtp: createSmtp,
+  pop3: createPop3,
+  imap: createImap,
+  telnet: createTelnet,
+};
+
+/** Well-known TCP ports (responder side). */
+const TCP_PORTS = new Map<number, StreamKind>([
+  [53, 'dns'],
+  [80, 'http'],
+  [8080, 'http'],
+  [8000, 'http'],
+  [8008, 'http'],
+  [3128, 'http'],
+  [443, 'ssl'],
+  [8443, 'ssl'],
+  [465, 'ssl'],
+  [636, 'ssl'],
+  [853, 'ssl'],
+  [993, 'ssl'],
+  [995, 'ssl'],
+  [22, 'ssh'],
+  [21, 'ftp'],
+  [25, 'smtp'],
+  [587, 'smtp'],
+  [110, 'pop3'],
+  [143, 'imap'],
+  [23, 'telnet'],
+]);
+
+/** UDP ports of the DNS-format protocols (DNS, mDNS, LLMNR, NetBIOS name service). */
+const DNS_UDP_PORTS = new Set([53, 5353, 5355, 137]);
+/** DHCP/BOOTP server and client ports, and PXE (as Zeek). */
+const DHCP_PORTS = new Set([67, 68, 4011]);
+/** Multicast name protocols: responses nobody asked for (announcements) are their normal traffic. */
+const ANNOUNCING_PORTS = new Set([5353, 5355, 137]);
+const QUIET_ANNOUNCEMENTS: ReadonlySet<AnomalyName> = new Set<AnomalyName>(['dns_unmatched_response']);
+
+export interface AppLayerOutput {
+  row(table: TableDef, row: Record<string, unknown>): void;
+  anomaly(name: AnomalyName, detail: string, flowId: number, packetNo: number, fileOffset: number, sec: number, ns: number, evidenceId: number): void;
+}
+
+/** Marks a connection the application layer is finished with. */
+const NONE = 0;
+
+/** A connection's parser, its streams and the sink it writes through. */
+class Conn implements AppSink {
+  tsSec = 0;
+  tsNs = 0;
+  packetNo = 0;
+  fileOffset = 0;
+  stream: StreamParser | null = null;
+  dgram: DatagramParser | null = null;
+  /** Connection columns, kept so that records written after the flow ended still name it. */
+  origH = '';
+  origP = 0;
+  respH = '';
+  respP = 0;
+  readonly rx: (TcpStream | null)[] = [null, null];
+
+  constructor(
+    private readonly layer: AppLayer,
+    readonly slot: number,
+    readonly flowId: number,
+    readonly evidenceId: number,
+    readonly transport: 'tcp' | 'udp',
+    /** The client (dir 0) is the canonical side A of the flow key. */
+    readonly clientIsA: boolean,
+  ) {}
+
+  emit(table: TableDef, row: Record<string, unknown>): void {
+    this.layer.emitRow(this, table, row);
+  }
+
+  /** Anomalies that are normal for this connection's protocol and not recorded. */
+  quiet: ReadonlySet<AnomalyName> | null = null;
+
+  anomaly(name: AnomalyName, detail = ''): void {
+    if (this.quiet !== null && this.quiet.has(name)) return;
+    this.layer.out.anomaly(name, detail, this.flowId, this.packetNo, this.fileOffset, this.tsSec, this.tsNs, this.evidenceId);
+  }
+
+  service(name: string): void {
+    this.layer.setService(this, name);
+  }
+
+  get done(): boolean {
+    return this.stream !== null ? this.stream.done : this.dgram !== null ? this.dgram.done : true;
+  }
+}
+
+/** Hands one direction's reassembled bytes to the connection's stream parser. */
+class DirReceiver implements StreamReceiver {
+  constructor(
+    private readonly conn: Conn,
+    private readonly dir: Dir,
+  ) {}
+  data(bytes: Uint8Array, start: number, end: number): void {
+    const p = this.conn.stream!;
+    if (!p.done) p.data(this.dir, bytes, start, end);
+  }
+  gap(len: number): void {
+    const p = this.conn.stream!;
+    if (!p.done) p.gap(this.dir, len);
+  }
+}
+
+export class AppLayer {
+  /** Per flow slot: undefined = not looked at yet, NONE = nothing (more) to do, else the connection. */
+  private conns: (Conn | typeof NONE | undefined)[] = [];
+  /** Per flow slot and canonical side (A = 0, B = 1): the SYN's sequence number, NaN when unseen. */
+  private isn = new Float64Array(2048).fill(NaN);
+  private readonly budget: ReassemblyBudget;
+  /** DHCP messages of one transaction travel on several 5-tuples: aggregated across connections. */
+  private readonly dhcp = new DhcpTransactions();
+  /** Connections being finished (their parser's end() may still name the service). */
+  private readonly ending = new Set<Conn>();
+  /** Counters for the summary and tests. */
+  connections = 0;
+  readonly byKind = new Map<string, number>();
+
+  constructor(
+    private readonly tracker: FlowTracker,
+    readonly out: AppLayerOutput,
+    limits?: ReassemblyLimits,
+  ) {
+    this.budget = new ReassemblyBudget(limits);
+    tracker.onFlowEnd = (s) => this.flowEnd(s);
+  }
+
+  /** Called for each packet after the flow tracker has seen it. */
+  packet(d: Decoded, tsSec: number, tsNs: number, packetNo: number, fileOffset: number): void {
+    const s = this.tracker.lastSlot;
+    if (s < 0) return;
+    const st = this.conns[s];
+    if (st === NONE) return;
+    const proto = d.proto;
+    if (st === undefined) {
+      if (proto === PROTO_TCP) {
+        if (d.tcpFlags & TCP_SYN) this.noteSyn(s, d);
+        if (d.payloadCaptured === 0) return;
+        this.startTcp(s, d);
+      } else if (proto === PROTO_UDP) {
+        if (d.payloadCaptured === 0) return;
+        this.startUdp(s, d);
+      } else {
+        this.conns[s] = NONE;
+        return;
+      }
+    }
+    const c = this.conns[s];
+    if (c === NONE || c === undefined) return;
+    c.tsSec = tsSec;
+    c.tsNs = tsNs;
+    c.packetNo = packetNo;
+    c.fileOffset = fileOffset;
+    const dir: Dir = this.tracker.lastFwd === c.clientIsA ? 0 : 1;
+    if (c.stream !== null) {
+      const rx = c.rx[dir]!;
+      if (d.tcpFlags & TCP_SYN) rx.syn(d.seq);
+      // a SYN's own sequence number is the SYN: its data (TCP fast open) starts one later
+      if (d.payloadCaptured > 0) rx.segment(d.tcpFlags & TCP_SYN ? d.seq + 1 : d.seq, d.tb, d.payloadOff, d.payloadOff + d.payloadCaptured);
+    } else if (c.dgram !== null && d.payloadCaptured > 0) {
+      c.dgram.datagram(dir, d.tb, d.payloadOff, d.payloadOff + d.payloadCaptured);
+    }
+    if (c.done) {
+      const next = c.stream !== null ? c.stream.upgrade : null;
+      if (next === 'ssl') {
+        // STARTTLS accepted: the streams go on, into the TLS parser
+        c.stream!.end();
+        c.stream = createTls(c);
+        this.count('ssl');
+      } else this.finishConn(s, c, false);
+    }
+  }
+
+  /** End of the ingest, after the tracker's finish(): writes what is aggregated across connections. */
+  finish(): void {
+    this.dhcp.flush();
+  }
+
+  /** A flow ends: its connection's streams are closed and its parser ended. */
+  flowEnd(s: number): void {
+    const c = this.conns[s];
+    if (c !== undefined && c !== NONE) this.finishConn(s, c, true);
+    this.conns[s] = undefined;
+    if (2 * s + 1 < this.isn.length) {
+      this.isn[2 * s] = NaN;
+      this.isn[2 * s + 1] = NaN;
+    }
+  }
+
+  emitRow(c: Conn, table: TableDef, row: Record<string, unknown>): void {
+    // while the flow lives, its roles may still flip: take them from the tracker
+    if (this.conns[c.slot] === c) this.refresh(c);
+    row.flow_id = c.flowId;
+    row.evidence_id = c.evidenceId;
+    if (table.fields.some((f) => f.name === 'orig_h')) {
+      row.orig_h = c.origH;
+      row.orig_p = c.origP;
+      row.resp_h = c.respH;
+      row.resp_p = c.respP;
+    }
+    if (row.ts === undefined) row.ts = { sec: c.tsSec, ns: c.tsNs };
+    this.out.row(table, row);
+  }
+
+  private refresh(c: Conn): void {
+    const t = this.tracker;
+    const s = c.slot;
+    c.origH = t.origH[s];
+    c.origP = t.origP[s];
+    c.respH = t.respH[s];
+    c.respP = t.respP[s];
+  }
+
+  setService(c: Conn, name: string): void {
+    // a connection already ended keeps the service it had (its row is written)
+    if (this.conns[c.slot] !== c && !this.ending.has(c)) return;
+    const s = c.slot;
+    const t = this.tracker;
+    const cur = t.service[s];
+    if (cur === null) t.service[s] = name;
+    else if (!cur.split(',').includes(name)) t.service[s] = `${cur},${name}`;
+  }
+
+  private noteSyn(s: number, d: Decoded): void {
+    if (2 * s + 1 >= this.isn.length) {
+      const n = new Float64Array(Math.max(this.isn.length * 2, 2 * s + 2)).fill(NaN);
+      n.set(this.isn);
+      this.isn = n;
+    }
+    this.isn[2 * s + (this.tracker.lastFwd ? 0 : 1)] = d.seq;
+  }
+
+  private startTcp(s: number, d: Decoded): void {
+    const t = this.tracker;
+    const clientIsA = t.origIsA[s] === 1;
+    const dir: Dir = t.lastFwd === clientIsA ? 0 : 1;
+    const b = d.tb;
+    const p0 = d.payloadOff;
+    const p1 = p0 + d.payloadCaptured;
+    let byPayload: StreamKind | null = null;
+    if (looksLikeTls(b, p0, p1)) byPayload = 'ssl';
+    else if (looksLikeSsh(b, p0, p1)) byPayload = 'ssh';
+    else if (dir === 0 ? looksLikeHttpRequest(b, p0, p1) : looksLikeHttpResponse(b, p0, p1)) byPayload = 'http';
+    else byPayload = detectCleartext(dir, b, p0, p1);
+    const byPort = TCP_PORTS.get(t.respP[s]) ?? null;
+    const kind = byPayload ?? byPort;
+    if (kind === null) {
+      this.conns[s] = NONE;
+      return;
+    }
+    const c = new Conn(this, s, t.id[s], t.evidence[s], 'tcp', clientIsA);
+    this.refresh(c);
+    if (byPayload !== null && byPort !== null && byPayload !== byPort) {
+      this.conns[s] = c; // so that the anomaly carries this packet's position
+      c.anomaly('app_detect_conflict', `port ${t.respP[s]} suggests ${byPort}, the payload is ${byPayload}`);
+    }
+    c.stream = STREAM_PARSERS[kind](c);
+    for (let i = 0; i < 2; i++) {
+      const rx = new TcpStream(new DirReceiver(c, i as Dir), this.budget, (name, detail) => c.anomaly(name, detail));
+      // canonical side of the client is A when clientIsA: dir 0 <-> side (clientIsA ? 0 : 1)
+      const side = (i === 0) === clientIsA ? 0 : 1;
+      const isn = 2 * s + side < this.isn.length ? this.isn[2 * s + side] : NaN;
+      if (isn === isn) rx.syn(isn);
+      c.rx[i] = rx;
+    }
+    this.count(kind);
+    this.conns[s] = c;
+  }
+
+  private startUdp(s: number, _d: Decoded): void {
+    const t = this.tracker;
+    if (DHCP_PORTS.has(t.respP[s]) && DHCP_PORTS.has(t.origP[s])) {
+      const c = new Conn(this, s, t.id[s], t.evidence[s], 'udp', t.origIsA[s] === 1);
+      this.refresh(c);
+      c.dgram = createDhcp(c, this.dhcp);
+      this.count('dhcp');
+      this.conns[s] = c;
+      return;
+    }
+    if (!DNS_UDP_PORTS.has(t.respP[s]) && !DNS_UDP_PORTS.has(t.origP[s])) {
+      this.conns[s] = NONE;
+      return;
+    }
+    const c = new Conn(this, s, t.id[s], t.evidence[s], 'udp', t.origIsA[s] === 1);
+    this.refresh(c);
+    if (ANNOUNCING_PORTS.has(t.respP[s]) || ANNOUNCING_PORTS.has(t.origP[s])) c.quiet = QUIET_ANNOUNCEMENTS;
+    c.dgram = createDnsUdp(c);
+    this.count('dns');
+    this.conns[s] = c;
+  }
+
+  private count(kind: string): void {
+    this.connections++;
+    this.byKind.set(kind, (this.byKind.get(kind) ?? 0) + 1);
+  }
+
+  /**
+   * Closes a connection's streams (held bytes are delivered, holes reported) and ends its parser.
+   * `ended` is false when the parser finished early: the streams are dropped without delivery.
+   */
+  private finishConn(s: number, c: Conn, ended: boolean): void {
+    this.refresh(c);
+    this.conns[s] = NONE;
+    for (const rx of c.rx) {
+      if (rx === null) continue;
+      if (ended && c.stream !== null && !c.stream.done) rx.close();
+      else rx.discard();
+    }
+    this.ending.add(c);
+    if (c.stream !== null) c.stream.end();
+    if (c.dgram !== null) c.dgram.end();
+    this.ending.delete(c);
+  }
+}

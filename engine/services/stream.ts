@@ -1,0 +1,194 @@
+/**
+ * Follow stream: a TCP connection's conversation, rebuilt on demand from the original evidence
+ * through the packet index (payloads are never stored in the case). The same reassembler as the
+ * ingest puts each direction in order; chunks come out in the order their bytes became
+ * deliverable, as Wireshark's "Follow TCP Stream" shows them.
+ *
+ * Paged: a page ends at the first packet boundary after `maxBytes` where neither direction holds
+ * out-of-order data, and returns a cursor to continue from; a 1 GB stream is never loaded whole.
+ * Packets are taken in frame order per evidence file (as tshark does).
+ */
+import type { CaseStore } from '../store/case-store.js';
+import { EvidenceReader, tsUnitsOf, type IndexedInterface } from '../readers/random.js';
+import { Decoded, decodePacket, PROTO_TCP, TCP_SYN } from '../decode/packet.js';
+import { Reassembler } from '../decode/frag.js';
+import { formatIPv4, formatIPv6 } from '../decode/addr.js';
+import { ReassemblyBudget, TcpStream, type StreamReceiver } from '../streams/tcp-reassembler.js';
+import type { Dir } from '../app/types.js';
+
+export interface StreamChunk {
+  /** 0: client to server, 1: server to client. */
+  dir: Dir;
+  /** Frame number and evidence of the packet that completed this chunk. */
+  packetNo: number;
+  evidenceId: number;
+  /** Offset of the chunk in its direction's byte stream. */
+  offset: number;
+  /** The bytes, or null for a gap (bytes never captured) of `gap` bytes. */
+  data: Buffer | null;
+  gap: number;
+}
+
+export interface StreamPage {
+  uid: string;
+  client: string;
+  server: string;
+  chunks: StreamChunk[];
+  /** Bytes per direction delivered so far (up to the end of this page). */
+  clientBytes: number;
+  serverBytes: number;
+  /** Pass as `cursor` to get the next page, or null at the end of the stream. */
+  next: string | null;
+}
+
+export interface FollowOptions {
+  /** Page size in bytes of conversation (default 1 MiB). */
+  maxBytes?: number;
+  /** Cursor from a previous page. */
+  cursor?: string | null;
+}
+
+interface Cursor {
+  /** Resume at this (evidence, frame) in index order. */
+  ev: number;
+  pno: number;
+  /** Next sequence number and stream offset per direction (-1: not started). */
+  seq: [number, number];
+  off: [number, number];
+}
+
+const UID_RE = /^C[0-9A-Za-z]{6,24}$/;
+const INDEX_PAGE = 4096;
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify(c)).toString('base64url');
+}
+
+function decodeCursor(s: string): Cursor {
+  let c: Cursor;
+  try {
+    c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Cursor;
+  } catch {
+    throw new Error('invalid stream cursor');
+  }
+  const ok = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= -1;
+  if (!c || !ok(c.ev) || !ok(c.pno) || !Array.isArray(c.seq) || !Array.isArray(c.off) || ![...c.seq, ...c.off].every(ok)) {
+    throw new Error('invalid stream cursor');
+  }
+  return c;
+}
+
+class Collector implements StreamReceiver {
+  packetNo = 0;
+  evidenceId = 0;
+  constructor(
+    private readonly dir: Dir,
+    private readonly out: StreamChunk[],
+    private readonly stream: () => TcpStream,
+    private readonly total: { bytes: number },
+  ) {}
+  data(bytes: Uint8Array, start: number, end: number): void {
+    this.total.bytes += end - start;
+    const offset = this.stream().offset - (end - start);
+    this.out.push({ dir: this.dir, packetNo: this.packetNo, evidenceId: this.evidenceId, offset, data: Buffer.from(bytes.subarray(start, end)), gap: 0 });
+  }
+  gap(len: number): void {
+    this.out.push({ dir: this.dir, packetNo: this.packetNo, evidenceId: this.evidenceId, offset: this.stream().offset - len, data: null, gap: len });
+  }
+}
+
+export async function followStream(store: CaseStore, uid: string, opts: FollowOptions = {}): Promise<StreamPage> {
+  if (!UID_RE.test(uid)) throw new Error(`'${uid}' is not a flow uid (C followed by letters and digits)`);
+  const maxBytes = opts.maxBytes ?? 1 << 20;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new Error('maxBytes must be a positive integer');
+  const f = await store.query(`SELECT flow_id, proto::VARCHAR AS proto, orig_h, orig_p, resp_h, resp_p FROM flows WHERE uid = '${uid}'`);
+  if (f.rows.length === 0) throw new Error(`no flow with uid ${uid} in this case`);
+  const flow = f.rows[0];
+  if (flow.proto !== 'tcp') throw new Error(`flow ${uid} is ${String(flow.proto)}, not tcp: only TCP streams can be followed`);
+  const flowId = Number(flow.flow_id);
+  const origH = String(flow.orig_h);
+  const origP = Number(flow.orig_p);
+  const cur: Cursor = opts.cursor ? decodeCursor(opts.cursor) : { ev: 0, pno: 0, seq: [-1, -1], off: [-1, -1] };
+
+  const chunks: StreamChunk[] = [];
+  const budget = new ReassemblyBudget({ perStream: 16 << 20, total: 32 << 20 });
+  const streams: TcpStream[] = [];
+  const total = { bytes: 0 };
+  const collectors = ([0, 1] as Dir[]).map((dir) => new Collector(dir, chunks, () => streams[dir], total));
+  for (const dir of [0, 1] as Dir[]) {
+    const st = new TcpStream(collectors[dir], budget, () => undefined);
+    if (cur.seq[dir] >= 0) st.resume(cur.seq[dir], cur.off[dir]);
+    streams.push(st);
+  }
+
+  const d = new Decoded();
+  const ctx = { frag: new Reassembler(), now: 0 };
+  let reader: EvidenceReader | null = null;
+  let readerEv = -1;
+  let next: Cursor | null = null;
+  let after = { ev: cur.ev, pno: cur.pno - 1 };
+  try {
+    outer: for (;;) {
+      const idx = await store.query(
+        `SELECT p.evidence_id, p.packet_no, p.file_offset, e.path, e.format FROM packets p JOIN evidence e USING (evidence_id)
+          WHERE p.flow_id = ${flowId} AND (p.evidence_id > ${after.ev} OR (p.evidence_id = ${after.ev} AND p.packet_no > ${after.pno}))
+          ORDER BY p.evidence_id, p.packet_no LIMIT ${INDEX_PAGE}`,
+      );
+      if (idx.rows.length === 0) break;
+      for (const r of idx.rows) {
+        const ev = Number(r.evidence_id);
+        const pno = Number(r.packet_no);
+        if (ev !== readerEv) {
+          if (reader) await reader.close();
+          reader = await openEvidence(store, ev, String(r.path), String(r.format));
+          readerEv = ev;
+        }
+        // a page may end here: enough bytes, and nothing held out of order
+        if (total.bytes >= maxBytes && streams[0].pendingBytes === 0 && streams[1].pendingBytes === 0) {
+          next = { ev, pno, seq: [streams[0].nextSequence, streams[1].nextSequence], off: [streams[0].startedOffset, streams[1].startedOffset] };
+          break outer;
+        }
+        const p = await reader!.packetAt(Number(r.file_offset));
+        const raw = { buf: p.data, off: 0, caplen: p.data.length, origlen: p.origlen, tsSec: p.tsSec, tsNs: p.tsNs, linkType: p.linkType, ifIndex: 0, fileOffset: 0, packetNo: pno, comment: null };
+        ctx.now = p.tsSec;
+        if (!decodePacket(raw, d, ctx) || d.proto !== PROTO_TCP || !d.hasL4) continue;
+        const src = d.ipVersion === 4 ? formatIPv4(d.nb, d.srcOff) : formatIPv6(d.nb, d.srcOff);
+        const dir: Dir = src === origH && d.sport === origP ? 0 : 1;
+        collectors[dir].packetNo = pno;
+        collectors[dir].evidenceId = ev;
+        if (d.tcpFlags & TCP_SYN) streams[dir].syn(d.seq);
+        if (d.payloadCaptured > 0) streams[dir].segment(d.tcpFlags & TCP_SYN ? d.seq + 1 : d.seq, d.tb, d.payloadOff, d.payloadOff + d.payloadCaptured);
+      }
+      const last = idx.rows[idx.rows.length - 1];
+      after = { ev: Number(last.evidence_id), pno: Number(last.packet_no) };
+      if (idx.rows.length < INDEX_PAGE) break;
+    }
+    if (next === null) for (const st of streams) st.close();
+  } finally {
+    if (reader) await reader.close();
+  }
+  return {
+    uid,
+    client: `${origH}:${origP}`,
+    server: `${String(flow.resp_h)}:${Number(flow.resp_p)}`,
+    chunks,
+    clientBytes: streams[0].offset,
+    serverBytes: streams[1].offset,
+    next: next ? encodeCursor(next) : null,
+  };
+}
+
+async function openEvidence(store: CaseStore, ev: number, path: string, format: string): Promise<EvidenceReader> {
+  const ifs = await store.query(
+    `SELECT interface_id, link_type, ts_resolution, ts_offset, section_offset, local_id FROM interfaces WHERE evidence_id = ${ev} ORDER BY interface_id`,
+  );
+  const interfaces: IndexedInterface[] = ifs.rows.map((i) => ({
+    interfaceId: Number(i.interface_id),
+    linkType: Number(i.link_type),
+    tsUnits: tsUnitsOf(String(i.ts_resolution)),
+    tsOffset: Number(i.ts_offset),
+    sectionOffset: Number(i.section_offset),
+    localId: Number(i.local_id),
+  }));
+  return EvidenceReader.open(path, format, interfaces);
+}
