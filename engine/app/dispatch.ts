@@ -69,6 +69,17 @@ const DHCP_PORTS = new Set([67, 68, 4011]);
 const ANNOUNCING_PORTS = new Set([5353, 5355, 137]);
 const QUIET_ANNOUNCEMENTS: ReadonlySet<AnomalyName> = new Set<AnomalyName>(['dns_unmatched_response']);
 
+const connColumns = new Map<TableDef, boolean>();
+/** The table starts with the connection columns (orig_h, orig_p, resp_h, resp_p); decided once per table. */
+function hasConnColumns(t: TableDef): boolean {
+  let v = connColumns.get(t);
+  if (v === undefined) {
+    v = t.fields.some((f) => f.name === 'orig_h');
+    connColumns.set(t, v);
+  }
+  return v;
+}
+
 export interface AppLayerOutput {
   row(table: TableDef, row: Record<string, unknown>): void;
   anomaly(name: AnomalyName, detail: string, flowId: number, packetNo: number, fileOffset: number, sec: number, ns: number, evidenceId: number): void;
@@ -106,6 +117,8 @@ class Conn implements AppSink {
     this.layer.emitRow(this, table, row);
   }
 
+  /** Set while the parser's end() runs (it may still name the service). */
+  ending = false;
   /** Anomalies that are normal for this connection's protocol and not recorded. */
   quiet: ReadonlySet<AnomalyName> | null = null;
 
@@ -147,8 +160,7 @@ export class AppLayer {
   private readonly budget: ReassemblyBudget;
   /** DHCP messages of one transaction travel on several 5-tuples: aggregated across connections. */
   private readonly dhcp = new DhcpTransactions();
-  /** Connections being finished (their parser's end() may still name the service). */
-  private readonly ending = new Set<Conn>();
+
   /** Counters for the summary and tests. */
   connections = 0;
   readonly byKind = new Map<string, number>();
@@ -229,7 +241,7 @@ export class AppLayer {
     if (this.conns[c.slot] === c) this.refresh(c);
     row.flow_id = c.flowId;
     row.evidence_id = c.evidenceId;
-    if (table.fields.some((f) => f.name === 'orig_h')) {
+    if (hasConnColumns(table)) {
       row.orig_h = c.origH;
       row.orig_p = c.origP;
       row.resp_h = c.respH;
@@ -250,7 +262,7 @@ export class AppLayer {
 
   setService(c: Conn, name: string): void {
     // a connection already ended keeps the service it had (its row is written)
-    if (this.conns[c.slot] !== c && !this.ending.has(c)) return;
+    if (this.conns[c.slot] !== c && !c.ending) return;
     const s = c.slot;
     const t = this.tracker;
     const cur = t.service[s];
@@ -343,9 +355,9 @@ export class AppLayer {
       if (ended && c.stream !== null && !c.stream.done) rx.close();
       else rx.discard();
     }
-    this.ending.add(c);
+    c.ending = true;
     if (c.stream !== null) c.stream.end();
     if (c.dgram !== null) c.dgram.end();
-    this.ending.delete(c);
+    c.ending = false;
   }
 }

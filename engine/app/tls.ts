@@ -709,8 +709,25 @@ export function parseCertTime(s: string): { sec: number; ns: number } | null {
   return { sec: Math.floor(ms / 1000), ns: Math.min(ns, 999_999_999) };
 }
 
+/**
+ * Certificates already described, by SHA-256 of their DER: a server presents the same leaf on
+ * every connection, and parsing it (X509Certificate, signature check) costs far more than the hash.
+ */
+const described = new Map<string, LeafInfo | null>();
+const DESCRIBED_LIMIT = 4096;
+
 /** Describes a DER certificate; null when X509Certificate rejects it. */
 export function describeCertificate(der: Uint8Array): LeafInfo | null {
+  const sha256 = createHash('sha256').update(der).digest('hex');
+  const known = described.get(sha256);
+  if (known !== undefined) return known;
+  const info = describeUncached(der, sha256);
+  if (described.size >= DESCRIBED_LIMIT) described.clear();
+  described.set(sha256, info);
+  return info;
+}
+
+function describeUncached(der: Uint8Array, sha256: string): LeafInfo | null {
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(der);
@@ -727,7 +744,7 @@ export function describeCertificate(der: Uint8Array): LeafInfo | null {
     notValidAfter: parseCertTime(cert.validTo),
     selfSigned: subject === issuer && verifiesWithOwnKey(cert),
     sha1: createHash('sha1').update(der).digest('hex'),
-    sha256: createHash('sha256').update(der).digest('hex'),
+    sha256,
   };
 }
 

@@ -38,7 +38,9 @@ export class ColumnBatch {
   /** Appends one row from an object keyed by column name (for small tables; hot paths write columns directly). */
   pushRow(row: Record<string, unknown>): void {
     const r = this.rows;
-    this.table.fields.forEach((f, i) => {
+    const fields = this.table.fields;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i];
       const v = row[f.name];
       const c = this.cols[i];
       if (f.kind === 'str') (c as (string | null)[])[r] = v === undefined || v === null ? null : String(v);
@@ -52,7 +54,7 @@ export class ColumnBatch {
         if (k < 0) throw new Error(`${this.table.name}.${f.name}: '${String(v)}' is not one of ${f.values!.join(', ')}`);
         (c as Uint8Array)[r] = k;
       } else (c as Float64Array | Uint32Array)[r] = v === undefined || v === null ? NaN : Number(v);
-    });
+    }
     this.rows++;
   }
 

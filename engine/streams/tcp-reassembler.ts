@@ -41,6 +41,9 @@ export class ReassemblyBudget {
   constructor(readonly limits: ReassemblyLimits = DEFAULT_REASSEMBLY_LIMITS) {}
 }
 
+/** Shared empty list: most streams never hold anything (never written to: hold() replaces it). */
+const NO_HELD: Held[] = [];
+
 interface Held {
   /** Stream offset of data[0]. */
   at: number;
@@ -54,8 +57,8 @@ export class TcpStream {
   private next = -1;
   /** Sequence number of stream offset `next`. */
   private nextSeq = 0;
-  /** Segments ahead of a hole, sorted by offset, never overlapping. */
-  private held: Held[] = [];
+  /** Segments ahead of a hole, sorted by offset, never overlapping (made on first use). */
+  private held: Held[] = NO_HELD;
   private heldBytes = 0;
   /** Bytes delivered, bytes of retransmissions dropped, bytes declared missing. */
   delivered = 0;
@@ -139,7 +142,7 @@ export class TcpStream {
   discard(): void {
     this.budget.held -= this.heldBytes;
     this.heldBytes = 0;
-    this.held = [];
+    this.held = NO_HELD;
     this.closed = true;
   }
 
@@ -156,6 +159,7 @@ export class TcpStream {
    * one does, the held (earlier) bytes win and are compared with the new ones.
    */
   private hold(at: number, bytes: Uint8Array, start: number, end: number): void {
+    if (this.held === NO_HELD) this.held = [];
     const held = this.held;
     let pos = at;
     const stop = at + (end - start);

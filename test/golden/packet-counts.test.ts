@@ -10,7 +10,9 @@
  *
  * Two paths are checked: the engine's reader on every file (fast, per file), and the whole
  * corpus through analyze() + `SELECT count(*) FROM packets` per evidence (three cases, one per
- * top-level folder).
+ * top-level folder). The second path runs every decoder and protocol parser on the whole corpus:
+ * an exception anywhere would fail the ingest, and the protocols folder must yield records of
+ * every application table.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync } from 'node:fs';
@@ -97,6 +99,10 @@ describe.skipIf(UPDATING)('golden: packet counts vs capinfos', () => {
       cases.push(dir);
       const res = await analyze({ files: paths.map(corpusPath), caseDir: dir });
       expect(res.errors).toEqual([]);
+      if (top === 'protocols') {
+        for (const t of ['dns', 'dns_answers', 'http', 'tls', 'ssh', 'credentials', 'dhcp']) expect([t, res.totals.records[t] ?? 0]).toEqual([t, expect.any(Number)]);
+        expect(Math.min(...['dns', 'http', 'tls', 'ssh', 'credentials', 'dhcp'].map((t) => res.totals.records[t] ?? 0))).toBeGreaterThan(0);
+      }
       const store = await CaseStore.openReadOnly(dir);
       try {
         const q = await store.query(
