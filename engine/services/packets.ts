@@ -29,18 +29,7 @@ export async function readFlowPackets(store: CaseStore, uid: string): Promise<Fl
       const ev = Number(r.evidence_id);
       if (ev !== current) {
         if (reader) await reader.close();
-        const ifs = await store.query(
-          `SELECT interface_id, link_type, ts_resolution, ts_offset, section_offset, local_id FROM interfaces WHERE evidence_id = ${ev} ORDER BY interface_id`,
-        );
-        const interfaces: IndexedInterface[] = ifs.rows.map((i) => ({
-          interfaceId: Number(i.interface_id),
-          linkType: Number(i.link_type),
-          tsUnits: tsUnitsOf(String(i.ts_resolution)),
-          tsOffset: Number(i.ts_offset),
-          sectionOffset: Number(i.section_offset),
-          localId: Number(i.local_id),
-        }));
-        reader = await EvidenceReader.open(String(r.path), String(r.format), interfaces);
+        reader = await openEvidence(store, ev, String(r.path), String(r.format));
         current = ev;
       }
       const off = Number(r.file_offset);
@@ -52,4 +41,20 @@ export async function readFlowPackets(store: CaseStore, uid: string): Promise<Fl
   // packets in capture time order, as Wireshark shows a conversation
   out.sort((a, b) => a.packet.tsSec - b.packet.tsSec || a.packet.tsNs - b.packet.tsNs || a.evidenceId - b.evidenceId || a.packetNo - b.packetNo);
   return out;
+}
+
+/** Opens evidence `ev` for reading packets by offset, with its interfaces as the case recorded them. */
+export async function openEvidence(store: CaseStore, ev: number, path: string, format: string): Promise<EvidenceReader> {
+  const ifs = await store.query(
+    `SELECT interface_id, link_type, ts_resolution, ts_offset, section_offset, local_id FROM interfaces WHERE evidence_id = ${ev} ORDER BY interface_id`,
+  );
+  const interfaces: IndexedInterface[] = ifs.rows.map((i) => ({
+    interfaceId: Number(i.interface_id),
+    linkType: Number(i.link_type),
+    tsUnits: tsUnitsOf(String(i.ts_resolution)),
+    tsOffset: Number(i.ts_offset),
+    sectionOffset: Number(i.section_offset),
+    localId: Number(i.local_id),
+  }));
+  return EvidenceReader.open(path, format, interfaces);
 }

@@ -9,7 +9,8 @@
  * Packets are taken in frame order per evidence file (as tshark does).
  */
 import type { CaseStore } from '../store/case-store.js';
-import { EvidenceReader, tsUnitsOf, type IndexedInterface } from '../readers/random.js';
+import type { EvidenceReader } from '../readers/random.js';
+import { openEvidence } from './packets.js';
 import { Decoded, decodePacket, PROTO_TCP, TCP_SYN } from '../decode/packet.js';
 import { Reassembler } from '../decode/frag.js';
 import { formatIPv4, formatIPv6 } from '../decode/addr.js';
@@ -176,19 +177,4 @@ export async function followStream(store: CaseStore, uid: string, opts: FollowOp
     serverBytes: streams[1].offset,
     next: next ? encodeCursor(next) : null,
   };
-}
-
-async function openEvidence(store: CaseStore, ev: number, path: string, format: string): Promise<EvidenceReader> {
-  const ifs = await store.query(
-    `SELECT interface_id, link_type, ts_resolution, ts_offset, section_offset, local_id FROM interfaces WHERE evidence_id = ${ev} ORDER BY interface_id`,
-  );
-  const interfaces: IndexedInterface[] = ifs.rows.map((i) => ({
-    interfaceId: Number(i.interface_id),
-    linkType: Number(i.link_type),
-    tsUnits: tsUnitsOf(String(i.ts_resolution)),
-    tsOffset: Number(i.ts_offset),
-    sectionOffset: Number(i.section_offset),
-    localId: Number(i.local_id),
-  }));
-  return EvidenceReader.open(path, format, interfaces);
 }
