@@ -4,7 +4,10 @@
  *   instacap analyze FILE... --case DIR [--json] [--no-protocols]
  *   instacap query --case DIR "SQL" [--format json|csv|table] [--show-passwords]
  *   instacap packets --case DIR --uid UID [-w OUT]
- *   instacap stream --case DIR --uid UID [--format text|hex|raw|json] [--dir both|client|server] [--max-bytes N] [--cursor C | --all]
+ *   instacap objects --case DIR --uid UID --out DIR
+ *   instacap objects --case DIR --uid UID --out DIR   HTTP bodies of a connection, de-chunked and
+                                                    decompressed, as files with SHA-256 (+ a JSON list)
+  instacap stream --case DIR --uid UID [--format text|hex|raw|json] [--dir both|client|server] [--max-bytes N] [--cursor C | --all]
  *   instacap schema
  *
  * Exit codes: 0 success; 1 failure (nothing usable); 2 usage error; 3 partial success (some input
@@ -30,6 +33,8 @@ const USAGE = `usage:
                                                     read-only SQL over the case (json = JSON lines);
                                                     columns named password are masked unless asked
   instacap packets --case DIR --uid UID [-w OUT]    a flow's packets, re-read from the evidence
+  instacap objects --case DIR --uid UID --out DIR   HTTP bodies of a connection, de-chunked and
+                                                    decompressed, as files with SHA-256 (+ a JSON list)
   instacap stream --case DIR --uid UID [--format text|hex|raw|json] [--dir both|client|server]
                   [--max-bytes N] [--cursor C | --all]
                                                     a TCP connection's reassembled conversation, paged
@@ -65,6 +70,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return await cmdPackets(rest, io);
       case 'stream':
         return await cmdStream(rest, io);
+      case 'objects':
+        return await cmdObjects(rest, io);
       case 'schema':
         return cmdSchema(io);
       case undefined:
@@ -296,6 +303,23 @@ async function cmdStream(args: string[], io: Io): Promise<number> {
       if (!values.all || cursor === null) break;
     }
     if (cursor !== null && !values.all) io.err(`more: --cursor ${cursor}\n`);
+    return EXIT_OK;
+  } finally {
+    await store.close();
+  }
+}
+
+async function cmdObjects(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args, options: { case: { type: 'string' }, uid: { type: 'string' }, out: { type: 'string' } } });
+  if (!values.case) throw new UsageError('objects needs --case DIR');
+  if (!values.uid) throw new UsageError('objects needs --uid UID');
+  if (!values.out) throw new UsageError('objects needs --out DIR (created if needed)');
+  const { CaseStore } = await import('../engine/store/case-store.js');
+  const { extractHttpObjects } = await import('../engine/services/objects.js');
+  const store = await CaseStore.openReadOnly(values.case);
+  try {
+    const objs = await extractHttpObjects(store, values.uid, values.out);
+    io.out(formatTable(['file', 'direction', 'uri', 'content_type', 'bytes', 'sha256', 'complete'], objs as unknown as Record<string, unknown>[]));
     return EXIT_OK;
   } finally {
     await store.close();

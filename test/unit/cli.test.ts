@@ -380,6 +380,27 @@ describe('instacap stream', () => {
   });
 });
 
+describe('instacap objects', () => {
+  it('writes each HTTP body de-chunked and decompressed, with the SHA-256 the http table has; never overwrites', async () => {
+    const dir = join(tmp, 'case-gzip');
+    await analyze({ files: [join(__dirname, '..', '..', '..', 'shared', 'pcaps', 'protocols', 'http', 'arkime_http-content-gzip.pcap')], caseDir: dir });
+    const rec = JSON.parse((await cli('query', '--case', dir, 'select uid, response_sha256 from http', '--format', 'json')).out);
+    const out = join(tmp, 'objects');
+    const r = await cli('objects', '--case', dir, '--uid', rec.uid, '--out', out);
+    expect(r.code).toBe(0);
+    const list = JSON.parse(readFileSync(join(out, `${rec.uid}-objects.json`), 'utf8'));
+    expect(list.map((o: { direction: string; complete: boolean }) => [o.direction, o.complete])).toEqual([['response', true]]);
+    const body = readFileSync(join(out, list[0].file));
+    // the body was sent gzip-compressed; the file holds the decoded XML
+    expect(body.subarray(0, 5).toString()).toBe('<?xml');
+    expect(createHash('sha256').update(body).digest('hex')).toBe(rec.response_sha256);
+    expect(list[0].sha256).toBe(rec.response_sha256);
+    const again = await cli('objects', '--case', dir, '--uid', rec.uid, '--out', out);
+    expect([again.code, again.err]).toEqual([1, expect.stringContaining('exists already')]);
+    expect((await cli('objects', '--case', dir, '--uid', rec.uid)).code).toBe(2);
+  });
+});
+
 describe('instacap records', () => {
   it('analyze stores dns and http records and names the services; --no-protocols stores flows only', async () => {
     const dns = await cli('query', '--case', caseDir, 'select query, qtype_name, rcode_name, answers, rtt from dns', '--format', 'json');
