@@ -6,7 +6,7 @@
  * Compared as multisets per capture (frame numbers differ on purpose: tshark names the frame
  * where a message's reassembly ends, we name the frame where it starts):
  *  - DNS queries: (id, first question name, type); responses: (id, first question name, rcode,
- *    the A and AAAA addresses of all sections). Frames holding several DNS-over-TCP messages are
+ *    the A and AAAA addresses of all sections, the owner names of all records but OPT). Frames holding several DNS-over-TCP messages are
  *    split into messages when tshark's lists allow it (addresses are then not compared).
  *  - HTTP requests: (method, host, uri, user agent); responses: status codes.
  *  - TLS ClientHello: (SNI, JA3); ServerHello: (version, cipher, JA3S).
@@ -96,6 +96,10 @@ function tsharkDns(t: Tsv): { queries: string[]; responses: string[] } {
     const types = list(cell(t, r, 'dns.qry.type'));
     const rcodes = list(cell(t, r, 'dns.flags.rcode'));
     const addrs = [...list(cell(t, r, 'dns.a')), ...list(cell(t, r, 'dns.aaaa'))];
+    // owner names of the records of every section, OPT (type 41) left out, compared case-insensitively
+    const rnames = list(cell(t, r, 'dns.resp.name'));
+    const rtypes = list(cell(t, r, 'dns.resp.type'));
+    const owners = rnames.length === rtypes.length ? rnames.filter((_, i) => rtypes[i] !== '41').map((n) => dnsName(n).toLowerCase()) : null;
     const single = ids.length === 1;
     for (let i = 0; i < ids.length; i++) {
       // several messages in one frame: names/types line up only when every message has one question
@@ -103,7 +107,7 @@ function tsharkDns(t: Tsv): { queries: string[]; responses: string[] } {
       const type = types.length === ids.length ? types[i] : single ? (types[0] ?? '') : '?';
       const id = String(hexNum(ids[i]));
       if (resp[i] === '0' || resp[i] === 'False') queries.push(`${id} ${name} ${type}`);
-      else responses.push(`${id} ${name} ${rcodes[i] ?? ''}${single ? ` [${sortAddrs(addrs)}]` : ''}`);
+      else responses.push(`${id} ${name} ${rcodes[i] ?? ''}${single ? ` [${sortAddrs(addrs)}] {${owners === null ? '?' : sortAddrs(owners)}}` : ''}`);
     }
   }
   return { queries, responses };
@@ -146,17 +150,29 @@ describe.skipIf(UPDATING)('application records = tshark fields', () => {
             const rows = await q(
               `SELECT d.trans_id, d.query, d.qtype, d.rcode, d.query_packet, d.response_packet,
                       (SELECT list(a.data ORDER BY a.data) FROM dns_answers a WHERE a.flow_id = d.flow_id AND a.packet_no = d.response_packet
-                          AND a.trans_id = d.trans_id AND a.type IN (1, 28) AND a.data <> '') AS addrs
+                          AND a.trans_id = d.trans_id AND a.type IN (1, 28) AND a.data <> '') AS addrs,
+                      (SELECT list(lower(a.name) ORDER BY lower(a.name)) FROM dns_answers a WHERE a.flow_id = d.flow_id AND a.packet_no = d.response_packet
+                          AND a.trans_id = d.trans_id) AS owners
                  FROM dns d`,
             );
             const multi = new Set(t.rows.filter((r) => list(cell(t, r, 'dns.id')).length > 1).map((r) => cell(t, r, 'frame.number')));
             const queries = rows.filter((r) => r.query_packet !== null).map((r) => `${r.trans_id} ${dnsName(r.query as string)} ${r.qtype ?? ''}`);
             const responses = rows
               .filter((r) => r.response_packet !== null)
-              .map((r) => `${r.trans_id} ${dnsName(r.query as string)} ${Number(r.rcode) & 15}${multi.size ? '' : ` [${sortAddrs((r.addrs as string[] | null) ?? [])}]`}`);
+              .map(
+                (r) =>
+                  `${r.trans_id} ${dnsName(r.query as string)} ${Number(r.rcode) & 15}${multi.size ? '' : ` [${sortAddrs((r.addrs as string[] | null) ?? [])}] {${sortAddrs((r.owners as string[] | null) ?? [])}}`}`,
+              );
             // with several messages per frame somewhere in the capture, addresses are not compared
-            const strip = (s: string) => (multi.size ? s.replace(/ \[.*\]$/, '') : s);
-            d = [...diff(queries, theirs.queries), ...diff(responses, theirs.responses.map(strip))];
+            const strip = (s: string) => (multi.size ? s.replace(/ \[.*\] \{.*\}$/, '') : s);
+            // where tshark's name and type lists do not line up (it gives no resp.name for SRV records, for one),
+            // owner names are not compared for that response
+            const unknownOwners = new Set(theirs.responses.filter((x) => x.endsWith(' {?}')).map((x) => x.slice(0, -4)));
+            const ours = responses.map((x) => {
+              const cut = x.lastIndexOf(' {');
+              return cut >= 0 && unknownOwners.has(x.slice(0, cut)) ? `${x.slice(0, cut)} {?}` : x;
+            });
+            d = [...diff(queries, theirs.queries), ...diff(ours, theirs.responses.map(strip))];
           } else if (kind === 'request') {
             const theirs = t.rows.flatMap((r) => {
               const m = list(cell(t, r, 'http.request.method'));

@@ -158,7 +158,7 @@ export const APP_FIELDS = {
     folder: 'protocols/dns',
     kinds: {
       // mDNS and LLMNR are their own protocols in Wireshark (same fields); we record them in dns too
-      dns: ['dns || mdns || llmnr', ['frame.number', 'dns.id', 'dns.flags.response', 'dns.qry.name', 'dns.qry.type', 'dns.flags.rcode', 'dns.a', 'dns.aaaa']],
+      dns: ['dns || mdns || llmnr', ['frame.number', 'dns.id', 'dns.flags.response', 'dns.qry.name', 'dns.qry.type', 'dns.flags.rcode', 'dns.a', 'dns.aaaa', 'dns.resp.name', 'dns.resp.type']],
     },
   },
   http: {
