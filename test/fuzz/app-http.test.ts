@@ -12,11 +12,8 @@ import { gzipSync } from 'node:zlib';
 import { ANOMALY_NAMES } from '../../common/anomalies.js';
 import { createHttp, type HttpObject } from '../../engine/app/http.js';
 import type { Dir } from '../../engine/app/types.js';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
-import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { tcpConnections as readTcpConnections } from '../helpers/capture.js';
 
 const SEED = 20250611;
 
@@ -53,40 +50,10 @@ const EXCHANGES: Piece[][] = [
   [[0, enc('tail of something\r\n\r\nGET /again HTTP/1.1\r\n\r\n')], [1, enc('junk\nHTTP/1.1 304 Not Modified\r\n\r\n')]],
 ];
 
-interface Seg { dir: Dir; bytes: Buffer }
 
 /** TCP payloads per connection in capture order (zero-length and exact duplicates skipped). */
 async function tcpConnections(path: string): Promise<Piece[][]> {
-  const r = await openCapture(path);
-  const d = new Decoded();
-  const frag = new Reassembler();
-  const conns = new Map<string, { orig: string; segs: Seg[]; seen: Set<string> }>();
-  for (;;) {
-    const pk = r.next();
-    if (!pk) {
-      if (r.done) break;
-      await r.fill();
-      continue;
-    }
-    if (!decodePacket(pk, d, { frag, now: 0 }) || d.proto !== 6) continue;
-    const fmt = d.ipVersion === 4 ? formatIPv4 : formatIPv6;
-    const src = `${fmt(d.nb, d.srcOff)}:${d.sport}`;
-    const dst = `${fmt(d.nb, d.dstOff)}:${d.dport}`;
-    const key = src < dst ? `${src}|${dst}` : `${dst}|${src}`;
-    let c = conns.get(key);
-    if (!c) {
-      c = { orig: (d.tcpFlags & 0x12) === 0x12 ? dst : src, segs: [], seen: new Set() };
-      conns.set(key, c);
-    }
-    if (d.payloadCaptured === 0) continue;
-    const dir: Dir = src === c.orig ? 0 : 1;
-    const id = `${dir}/${d.seq}/${d.payloadCaptured}`;
-    if (c.seen.has(id)) continue;
-    c.seen.add(id);
-    c.segs.push({ dir, bytes: Buffer.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)) });
-  }
-  await r.close();
-  return [...conns.values()].filter((c) => c.segs.length > 0).map((c) => c.segs.map((s): Piece => [s.dir, s.bytes]));
+  return (await readTcpConnections(path)).filter((c) => c.segments.length > 0).map((c) => c.segments.map((g): Piece => [g.dir, g.bytes]));
 }
 
 /** Runs pieces through one parser; the sink's time and packet number never change. */

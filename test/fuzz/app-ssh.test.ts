@@ -5,13 +5,10 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
-import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import { createSsh, looksLikeSsh, parseKexinit } from '../../engine/app/ssh.js';
 import type { Dir } from '../../engine/app/types.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { tcpConnections } from '../helpers/capture.js';
 
 const PCAPS = new URL('../../../shared/pcaps/', import.meta.url).pathname;
 
@@ -26,39 +23,9 @@ interface Seg {
  * "SSH-"), in packet order, duplicates by seq dropped. Direction 0 is the side that sent the SYN.
  */
 async function firstConnection(path: string): Promise<Seg[]> {
-  const r = await openCapture(path);
-  const d = new Decoded();
-  const frag = new Reassembler();
-  let key: string | null = null;
-  let orig = '';
-  const synFrom = new Map<string, string>();
-  const seen = [new Set<number>(), new Set<number>()];
-  const segs: Seg[] = [];
-  for (;;) {
-    const pk = r.next();
-    if (!pk) {
-      if (r.done) break;
-      await r.fill();
-      continue;
-    }
-    if (!decodePacket(pk, d, { frag, now: 0 }) || d.proto !== 6) continue;
-    const fmt = d.ipVersion === 4 ? formatIPv4 : formatIPv6;
-    const src = `${fmt(d.nb, d.srcOff)}:${d.sport}`;
-    const dst = `${fmt(d.nb, d.dstOff)}:${d.dport}`;
-    const k = src < dst ? `${src}|${dst}` : `${dst}|${src}`;
-    if ((d.tcpFlags & 0x12) === 0x02) synFrom.set(k, src);
-    if (key === null && looksLikeSsh(d.tb, d.payloadOff, d.payloadOff + d.payloadCaptured)) {
-      key = k;
-      orig = synFrom.get(k) ?? src;
-    }
-    if (k !== key || d.payloadCaptured === 0) continue;
-    const dir: Dir = src === orig ? 0 : 1;
-    if (seen[dir].has(d.seq)) continue;
-    seen[dir].add(d.seq);
-    segs.push({ dir, bytes: Uint8Array.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)), sec: pk.tsSec });
-  }
-  await r.close();
-  return segs;
+  const c = (await tcpConnections(path)).find((x) => x.segments.length > 0 && looksLikeSsh(x.segments[0].bytes, 0, x.segments[0].bytes.length));
+  if (!c) throw new Error(`${path}: no SSH connection`);
+  return c.segments.map((g) => ({ dir: g.dir, bytes: Uint8Array.from(g.bytes), sec: g.sec }));
 }
 
 /** Feeds segments, each split at the given cut points (fractions of its length). */

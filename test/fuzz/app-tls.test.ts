@@ -6,16 +6,13 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
-import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import { TLS } from '../../common/fields.js';
 import {
   createTls, looksLikeTls, parseCertificateList, parseClientHello, parseServerHello, parseSsl2ClientHello, serverKeyExchangeCurve,
 } from '../../engine/app/tls.js';
 import type { Dir } from '../../engine/app/types.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { tcpConnections } from '../helpers/capture.js';
 
 const PCAPS = new URL('../../../shared/pcaps/', import.meta.url).pathname;
 
@@ -31,37 +28,9 @@ interface Step {
  * dropped; direction 0 is the side that sent the SYN. The captures used here have no reordering.
  */
 async function firstConnection(rel: string): Promise<Step[]> {
-  const r = await openCapture(PCAPS + rel);
-  const d = new Decoded();
-  const frag = new Reassembler();
-  let key: string | null = null;
-  let orig = '';
-  const seen = [new Set<number>(), new Set<number>()];
-  const steps: Step[] = [];
-  for (;;) {
-    const pk = r.next();
-    if (!pk) {
-      if (r.done) break;
-      await r.fill();
-      continue;
-    }
-    if (!decodePacket(pk, d, { frag, now: 0 }) || d.proto !== 6) continue;
-    const fmt = d.ipVersion === 4 ? formatIPv4 : formatIPv6;
-    const src = `${fmt(d.nb, d.srcOff)}:${d.sport}`;
-    const dst = `${fmt(d.nb, d.dstOff)}:${d.dport}`;
-    const k = src < dst ? `${src}|${dst}` : `${dst}|${src}`;
-    if (key === null) {
-      key = k;
-      orig = (d.tcpFlags & 0x12) === 0x12 ? dst : src;
-    }
-    if (k !== key || d.payloadCaptured === 0) continue;
-    const dir: Dir = src === orig ? 0 : 1;
-    if (seen[dir].has(d.seq)) continue;
-    seen[dir].add(d.seq);
-    steps.push({ dir, bytes: Uint8Array.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)), sec: pk.tsSec, pkt: pk.packetNo });
-  }
-  await r.close();
-  return steps;
+  const c = (await tcpConnections(PCAPS + rel)).find((x) => x.segments.length > 0);
+  if (!c) throw new Error(`${rel}: no TCP payload`);
+  return c.segments.map((g) => ({ dir: g.dir, bytes: Uint8Array.from(g.bytes), sec: g.sec, pkt: g.packetNo }));
 }
 
 /** Feeds steps, each cut into pieces by `cut(len)` (piece lengths), with the step's time and frame for all its pieces. */

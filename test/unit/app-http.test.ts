@@ -15,11 +15,8 @@ import {
   type HttpObject, type HttpOptions,
 } from '../../engine/app/http.js';
 import type { Dir } from '../../engine/app/types.js';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
-import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { tcpConnections as readTcpConnections } from '../helpers/capture.js';
 
 const sha = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
 
@@ -589,37 +586,7 @@ interface Seg { dir: Dir; bytes: Buffer; sec: number; ns: number; packetNo: numb
 
 /** TCP payloads per connection in capture order (zero-length and exact duplicate segments skipped). */
 async function tcpConnections(path: string): Promise<{ orig: string; segs: Seg[] }[]> {
-  const r = await openCapture(path);
-  const d = new Decoded();
-  const frag = new Reassembler();
-  const conns = new Map<string, { orig: string; segs: Seg[]; seen: Set<string>[] }>();
-  for (;;) {
-    const pk = r.next();
-    if (!pk) {
-      if (r.done) break;
-      await r.fill();
-      continue;
-    }
-    if (!decodePacket(pk, d, { frag, now: 0 }) || d.proto !== 6) continue;
-    const fmt = d.ipVersion === 4 ? formatIPv4 : formatIPv6;
-    const src = `${fmt(d.nb, d.srcOff)}:${d.sport}`;
-    const dst = `${fmt(d.nb, d.dstOff)}:${d.dport}`;
-    const key = src < dst ? `${src}|${dst}` : `${dst}|${src}`;
-    let c = conns.get(key);
-    if (!c) {
-      const synAck = (d.tcpFlags & 0x12) === 0x12;
-      c = { orig: synAck ? dst : src, segs: [], seen: [new Set(), new Set()] };
-      conns.set(key, c);
-    }
-    if (d.payloadCaptured === 0) continue;
-    const dir: Dir = src === c.orig ? 0 : 1;
-    const id = `${d.seq}/${d.payloadCaptured}`;
-    if (c.seen[dir].has(id)) continue; // retransmission
-    c.seen[dir].add(id);
-    c.segs.push({ dir, bytes: Buffer.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)), sec: pk.tsSec, ns: pk.tsNs, packetNo: pk.packetNo });
-  }
-  await r.close();
-  return [...conns.values()].map((c) => ({ orig: c.orig, segs: c.segs }));
+  return (await readTcpConnections(path)).map((c) => ({ orig: c.orig, segs: c.segments.map(({ dir, bytes, sec, ns, packetNo }) => ({ dir, bytes, sec, ns, packetNo })) }));
 }
 
 interface CaptureResult { orig: string; sink: RecordingSink; objects: HttpObject[] }

@@ -9,16 +9,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
-import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import {
   connectionVersion, createSsh, hassh, hasshAlgorithms, isAeadCipher, looksLikeSsh, negotiate, parseIdent, parseKexinit,
   type Kexinit,
 } from '../../engine/app/ssh.js';
 import type { Dir } from '../../engine/app/types.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { tcpConnections as readTcpConnections } from '../helpers/capture.js';
 
 const PCAPS = new URL('../../../shared/pcaps/', import.meta.url).pathname;
 
@@ -481,37 +478,9 @@ interface Seg {
   ns: number;
 }
 
-/** TCP payloads of each connection in packet order, per direction, exact duplicates (by seq) dropped. */
+/** TCP payloads of each connection in packet order, per direction, exact duplicates dropped. */
 async function tcpConnections(path: string): Promise<Seg[][]> {
-  const r = await openCapture(path);
-  const d = new Decoded();
-  const frag = new Reassembler();
-  const conns = new Map<string, { orig: string; segs: Seg[]; seen: Set<number>[] }>();
-  for (;;) {
-    const pk = r.next();
-    if (!pk) {
-      if (r.done) break;
-      await r.fill();
-      continue;
-    }
-    if (!decodePacket(pk, d, { frag, now: 0 }) || d.proto !== 6) continue;
-    const fmt = d.ipVersion === 4 ? formatIPv4 : formatIPv6;
-    const src = `${fmt(d.nb, d.srcOff)}:${d.sport}`;
-    const dst = `${fmt(d.nb, d.dstOff)}:${d.dport}`;
-    const key = src < dst ? `${src}|${dst}` : `${dst}|${src}`;
-    let c = conns.get(key);
-    if (!c) {
-      c = { orig: src, segs: [], seen: [new Set(), new Set()] };
-      conns.set(key, c);
-    }
-    if (d.payloadCaptured === 0) continue;
-    const dir: Dir = src === c.orig ? 0 : 1;
-    if (c.seen[dir].has(d.seq)) continue;
-    c.seen[dir].add(d.seq);
-    c.segs.push({ dir, bytes: Buffer.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)), sec: pk.tsSec, ns: pk.tsNs });
-  }
-  await r.close();
-  return [...conns.values()].map((c) => c.segs);
+  return (await readTcpConnections(path)).map((c) => c.segments.map(({ dir, bytes, sec, ns }) => ({ dir, bytes, sec, ns })));
 }
 
 function run(segs: Seg[]): RecordingSink {
