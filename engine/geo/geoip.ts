@@ -30,7 +30,8 @@
  *   shortened IPv4 forms, zone ids allowed) but at most 100 characters; anything else gives null,
  *   never an exception.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Reader, type Response } from 'mmdb-lib';
@@ -381,6 +382,41 @@ export class AsnTable {
     return new AsnTable(normalizeRanges(parsed.ranges), parsed.orgNames, parsed.skipped);
   }
 
+  /** The table as bytes (see fromBinary): a JSON header, then the range arrays. */
+  toBinary(): Buffer {
+    const r = this.r;
+    const head = Buffer.from(JSON.stringify({ v: 1, width: r.width, count: r.count, skipped: this.skippedRows, orgs: this.orgNames }));
+    const n = r.count;
+    const w = r.width;
+    const parts = [r.starts.subarray(0, n * w), r.ends.subarray(0, n * w), r.asns.subarray(0, n), r.orgs.subarray(0, n)];
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(head.length);
+    const pad = Buffer.alloc((4 - ((4 + head.length) % 4)) % 4);
+    return Buffer.concat([len, head, pad, ...parts.map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength))]);
+  }
+
+  /** Reads what toBinary wrote; null when the bytes are not such a table. */
+  static fromBinary(b: Buffer): AsnTable | null {
+    try {
+      const hl = b.readUInt32LE(0);
+      const h = JSON.parse(b.subarray(4, 4 + hl).toString('utf8')) as { v: number; width: 1 | 4; count: number; skipped: number; orgs: string[] };
+      if (h.v !== 1 || (h.width !== 1 && h.width !== 4) || !Number.isSafeInteger(h.count) || !Array.isArray(h.orgs)) return null;
+      let off = 4 + hl + ((4 - ((4 + hl) % 4)) % 4);
+      const n = h.count;
+      const take = (words: number): Uint32Array => {
+        const a = new Uint32Array(words);
+        Buffer.from(a.buffer).set(b.subarray(off, off + words * 4));
+        off += words * 4;
+        return a;
+      };
+      if (b.length !== off + n * 4 * (2 * h.width + 2)) return null;
+      const r: Ranges = { width: h.width, count: n, starts: take(n * h.width), ends: take(n * h.width), asns: take(n), orgs: take(n) };
+      return new AsnTable(r, h.orgs, h.skipped);
+    } catch {
+      return null;
+    }
+  }
+
   get size(): number {
     return this.r.count;
   }
@@ -705,6 +741,16 @@ export interface GeoIpOptions {
   cityDir?: string;
   /** Directory holding asn-ipv4-num.csv and asn-ipv6.csv (default: the npm package). */
   asnDir?: string;
+  /** Where parsed ASN tables are cached; null: no cache (default: $XDG_CACHE_HOME or ~/.cache, then instacap/geo). */
+  cacheDir?: string | null;
+}
+
+function defaultCacheDir(): string | null {
+  try {
+    return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'instacap', 'geo');
+  } catch {
+    return null;
+  }
 }
 
 export interface GeoLoadTiming {
@@ -764,7 +810,10 @@ export class GeoIp {
   private readonly key = new Uint32Array(4);
   private readonly timings: GeoLoadTiming[] = [];
 
-  private constructor(private readonly files: Record<GeoLoadTiming['database'], string>) {}
+  private constructor(
+    private readonly files: Record<GeoLoadTiming['database'], string>,
+    private readonly cacheDir: string | null,
+  ) {}
 
   /** Locate the databases (throws if a file is missing); nothing is read until the first lookup. */
   static open(opts: GeoIpOptions = {}): GeoIp {
@@ -778,7 +827,7 @@ export class GeoIp {
     };
     const missing = Object.values(files).filter((f) => !existsSync(f));
     if (missing.length > 0) throw new Error(`GeoIP database not found: ${missing.join(', ')}`);
-    return new GeoIp(files);
+    return new GeoIp(files, opts.cacheDir === undefined ? defaultCacheDir() : opts.cacheDir);
   }
 
   /** Location and AS of a globally reachable address; null for other addresses, non-addresses and
@@ -846,10 +895,39 @@ export class GeoIp {
     return reader;
   }
 
+  /**
+   * The ASN ranges: parsing the CSV costs 0.2-0.3 s, so the parsed table is kept in the user's
+   * cache directory (keyed by the CSV's size and time) and loaded from there in milliseconds later.
+   * The cache is optional: when it cannot be read or written, the CSV is parsed.
+   */
   private loadAsn(database: 'asn-ipv4' | 'asn-ipv6', width: 1 | 4): AsnTable {
     const t0 = performance.now();
-    const data = readFileSync(this.files[database]);
+    const file = this.files[database];
+    const st = statSync(file);
+    const cache = this.cacheDir === null ? null : join(this.cacheDir, `${database}-${st.size}-${Math.floor(st.mtimeMs)}.bin`);
+    if (cache !== null) {
+      try {
+        const cached = AsnTable.fromBinary(readFileSync(cache));
+        if (cached !== null) {
+          this.timings.push({ database, ms: performance.now() - t0, bytes: st.size });
+          return cached;
+        }
+      } catch {
+        // no cache yet
+      }
+    }
+    const data = readFileSync(file);
     const table = AsnTable.fromCsv(data, width);
+    if (cache !== null) {
+      try {
+        mkdirSync(this.cacheDir!, { recursive: true });
+        const tmp = `${cache}.${process.pid}.tmp`;
+        writeFileSync(tmp, table.toBinary());
+        renameSync(tmp, cache);
+      } catch {
+        // read-only home or full disk: parse again next time
+      }
+    }
     this.timings.push({ database, ms: performance.now() - t0, bytes: data.length });
     return table;
   }

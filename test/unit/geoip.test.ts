@@ -9,7 +9,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { isIP } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -364,3 +365,35 @@ describe('AsnTable', () => {
 function keyText(v: bigint): string {
   return [...Array(8)].map((_, k) => ((v >> BigInt(16 * (7 - k))) & 0xffffn).toString(16)).join(':');
 }
+
+describe('ASN table cache', () => {
+  it('the parsed table is cached on first use and read back the same; a damaged cache is parsed again', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-geo-cache-'));
+    const probes = ['8.8.8.8', '1.1.1.1', '9.9.9.9', '2001:4860:4860::8888', '2606:4700:4700::1111'];
+    const first = GeoIp.open({ cacheDir: dir });
+    const a = probes.map((p) => first.lookup(p));
+    const files = readdirSync(dir).sort();
+    expect(files.map((f) => f.replace(/-\d+-\d+\.bin$/, ''))).toEqual(['asn-ipv4', 'asn-ipv6']);
+    const second = GeoIp.open({ cacheDir: dir });
+    expect(probes.map((p) => second.lookup(p))).toEqual(a);
+    writeFileSync(join(dir, files[0]), Buffer.from('not a table'));
+    const third = GeoIp.open({ cacheDir: dir });
+    expect(probes.map((p) => third.lookup(p))).toEqual(a);
+  });
+
+  it('toBinary/fromBinary round-trips a table; truncated bytes give null', () => {
+    const csv = Buffer.from('16777216,16777471,13335,"Cloudflare, Inc."\n16777472,16778239,0,\n134744064,134744319,15169,Google LLC\n');
+    const t = AsnTable.fromCsv(csv, 1);
+    const bin = t.toBinary();
+    const back = AsnTable.fromBinary(bin)!;
+    const key = new Uint32Array(4);
+    for (const v of [16777216, 16777300, 16777471, 16777472, 134744072, 134744320, 5]) {
+      key[0] = v;
+      const i = t.find(key);
+      const j = back.find(key);
+      expect(j).toBe(i);
+      if (i >= 0) expect([back.asn(j), back.org(j)]).toEqual([t.asn(i), t.org(i)]);
+    }
+    expect(AsnTable.fromBinary(bin.subarray(0, bin.length - 4))).toBeNull();
+  });
+});
