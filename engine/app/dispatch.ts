@@ -22,6 +22,7 @@ import { createTls, looksLikeTls } from './tls.js';
 import { createSsh, looksLikeSsh } from './ssh.js';
 import { createFtp, createImap, createPop3, createSmtp, createTelnet, detectCleartext } from './cleartext.js';
 import { DhcpTransactions, createDhcp } from './dhcp.js';
+import { createQuic, looksLikeQuicInitial } from './quic.js';
 
 type StreamKind = 'dns' | 'http' | 'ssl' | 'ssh' | 'ftp' | 'smtp' | 'pop3' | 'imap' | 'telnet';
 
@@ -316,8 +317,17 @@ export class AppLayer {
     this.conns[s] = c;
   }
 
-  private startUdp(s: number, _d: Decoded): void {
+  private startUdp(s: number, d: Decoded): void {
     const t = this.tracker;
+    // QUIC: a client Initial on any port, or anything on UDP 443
+    if (looksLikeQuicInitial(d.tb, d.payloadOff, d.payloadOff + d.payloadCaptured) || t.respP[s] === 443) {
+      const c = new Conn(this, s, t.id[s], t.evidence[s], 'udp', t.origIsA[s] === 1);
+      this.refresh(c);
+      c.dgram = createQuic(c);
+      this.count('quic');
+      this.conns[s] = c;
+      return;
+    }
     if (DHCP_PORTS.has(t.respP[s]) && DHCP_PORTS.has(t.origP[s])) {
       const c = new Conn(this, s, t.id[s], t.evidence[s], 'udp', t.origIsA[s] === 1);
       this.refresh(c);

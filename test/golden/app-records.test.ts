@@ -1,6 +1,6 @@
 /**
  * Golden test: application records against tshark 4.0 on every capture of the corpus folders
- * protocols/dns, protocols/http, protocols/tls and protocols/ssh. Baselines (tshark -T fields per
+ * protocols/dns, protocols/http, protocols/tls, protocols/quic and protocols/ssh. Baselines (tshark -T fields per
  * message, written by update-baselines.mjs): baselines/app/<proto>/<capture>.<kind>.tsv.
  *
  * Compared as multisets per capture (frame numbers differ on purpose: tshark names the frame
@@ -9,7 +9,8 @@
  *    the A and AAAA addresses of all sections, the owner names of all records but OPT). Frames holding several DNS-over-TCP messages are
  *    split into messages when tshark's lists allow it (addresses are then not compared).
  *  - HTTP requests: (method, host, uri, user agent); responses: status codes.
- *  - TLS ClientHello: (SNI, JA3); ServerHello: (version, cipher, JA3S).
+ *  - TLS ClientHello: (SNI, JA3); ServerHello: (version, cipher, JA3S); over TCP for the tls
+ *    folder, from decrypted QUIC Initials for the quic folder.
  *  - SSH identification strings.
  * Differences we keep on purpose are listed in KNOWN with the reason; the test fails when a listed
  * difference disappears, so the list stays true.
@@ -50,6 +51,8 @@ const KNOWN: Record<string, string> = {
   'tls/zeek_tls_hrr.pcap/client_hello': 'HelloRetryRequest: the first of the two ClientHellos counts',
   'tls/zeek_tls_hrr.pcap/server_hello':
     'HelloRetryRequest: we keep the real ServerHello; tshark 4.0 misses it (with tcp.reassemble_out_of_order it shows 907bf3..., our JA3S)',
+  'quic/ndpi_quic-29.pcap/client_hello': 'a HelloRetryRequest over QUIC: the first of the two ClientHellos counts (as over TCP)',
+  'quic/ndpi_quic-29.pcap/server_hello': 'a HelloRetryRequest over QUIC: the row keeps the real ServerHello; tshark also lists the retry request',
   'tls/sv_tls-duplicate-hello.pcap/client_hello': 'a second ClientHello on the same connection without a HelloRetryRequest: the first one counts',
   'tls/zeek_tls_ssl-v2.pcap/server_hello': "an SSLv2 handshake: tshark's tls.handshake fields do not cover SSLv2 (its own fields), we record version SSLv2 and its cipher",
   'ssh/ndpi_ssh.pcap/banner': 'SSH on port 8000 (and its server banner): recognised by the banner; tshark dissects SSH on port 22 only',
@@ -114,7 +117,7 @@ function tsharkDns(t: Tsv): { queries: string[]; responses: string[] } {
 }
 
 const files = new Map<string, string[]>();
-for (const proto of ['dns', 'http', 'tls', 'ssh']) {
+for (const proto of ['dns', 'http', 'tls', 'quic', 'ssh']) {
   for (const f of baselineFiles(`app/${proto}`)) {
     const capture = readTsv(f).meta.capture;
     const key = `${proto}|${capture}`;
@@ -132,6 +135,8 @@ describe.skipIf(UPDATING)('application records = tshark fields', () => {
 
   for (const [key, paths] of files) {
     const [proto, capture] = key.split('|');
+    // TLS handshakes of the tls folder are over TCP; the quic folder's are QUIC Initials over UDP
+    const transport = proto === 'quic' ? 'udp' : 'tcp';
     it(`${proto}: ${basename(capture)}`, async () => {
       const dir = tempCaseDir('app');
       cases.push(dir);
@@ -197,7 +202,9 @@ describe.skipIf(UPDATING)('application records = tshark fields', () => {
               const sni = list(cell(t, r, 'tls.handshake.extensions_server_name'));
               return j.map((x, i) => `${j.length === sni.length ? sni[i] : j.length === 1 ? (sni[0] ?? '') : '?'} ${x}`);
             });
-            const rows = await q(`SELECT server_name, ja3 FROM tls WHERE client_hello_packet IS NOT NULL AND ja3 IS NOT NULL`);
+            const rows = await q(
+              `SELECT t.server_name, t.ja3 FROM tls t JOIN flows f USING (flow_id) WHERE f.proto = '${transport}' AND t.client_hello_packet IS NOT NULL AND t.ja3 IS NOT NULL`,
+            );
             d = diff(
               rows.map((r) => `${r.server_name ?? ''} ${r.ja3}`),
               theirs,
@@ -210,7 +217,7 @@ describe.skipIf(UPDATING)('application records = tshark fields', () => {
               const j = list(cell(t, r, 'tls.handshake.ja3s'));
               return c.map((x, i) => `${versionName(Number(sv.length === c.length ? sv[i] : (v[i] ?? v[0])))} ${cipherName(Number(x))} ${j[i] ?? ''}`);
             });
-            const rows = await q(`SELECT version, cipher, ja3s FROM tls WHERE server_hello_packet IS NOT NULL`);
+            const rows = await q(`SELECT t.version, t.cipher, t.ja3s FROM tls t JOIN flows f USING (flow_id) WHERE f.proto = '${transport}' AND t.server_hello_packet IS NOT NULL`);
             d = diff(
               rows.map((r) => `${r.version} ${r.cipher} ${r.ja3s ?? ''}`),
               theirs,

@@ -11,7 +11,7 @@
 //   baselines/fields/<name>.tsv   per-packet tshark fields for the representative set below
 //   baselines/conv/<name>.tsv     tshark -z conv,tcp / conv,udp, parsed, for the conversation set below
 //   baselines/follow/<name>.tsv   tshark -z follow,tcp,raw,N per TCP stream: bytes and SHA-256 per direction
-//   baselines/app/<proto>/<name>.<kind>.tsv   tshark fields of DNS/HTTP/TLS/SSH messages, per capture of the protocol folders
+//   baselines/app/<proto>/<name>.<kind>.tsv   tshark fields of DNS/HTTP/TLS/QUIC/SSH messages, per capture of the protocol folders
 //
 // tshark runs with an empty configuration directory (no personal preferences) and -n (no name
 // resolution), so the output depends only on the tshark version, which is recorded in each file.
@@ -171,9 +171,16 @@ export const APP_FIELDS = {
   tls: {
     folder: 'protocols/tls',
     kinds: {
-      // QUIC Initial packets (whose ClientHello tshark decrypts) are not decoded by instacap yet
+      // TLS over TCP here; QUIC Initials (which tshark decrypts) are compared in the quic folder
       client_hello: ['tls.handshake.type == 1 && !quic', ['frame.number', 'tls.handshake.extensions_server_name', 'tls.handshake.ja3']],
       server_hello: ['tls.handshake.type == 2 && !quic', ['frame.number', 'tls.handshake.version', 'tls.handshake.extensions.supported_version', 'tls.handshake.ciphersuite', 'tls.handshake.ja3s']],
+    },
+  },
+  quic: {
+    folder: 'protocols/quic',
+    kinds: {
+      client_hello: ['quic && tls.handshake.type == 1', ['frame.number', 'tls.handshake.extensions_server_name', 'tls.handshake.ja3']],
+      server_hello: ['quic && tls.handshake.type == 2', ['frame.number', 'tls.handshake.version', 'tls.handshake.extensions.supported_version', 'tls.handshake.ciphersuite', 'tls.handshake.ja3s']],
     },
   },
   ssh: {
