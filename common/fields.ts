@@ -308,9 +308,10 @@ export const HTTP: TableDef = {
 
 export const TLS: TableDef = {
   name: 'tls',
-  description: 'TLS handshakes (Zeek ssl.log, with JA3/JA3S/JA4 and the leaf certificate for TLS 1.2 and older).',
+  description: 'TLS handshakes over TCP and in QUIC Initial packets (Zeek ssl.log, with JA3/JA3S/JA4 and the leaf certificate for TLS 1.2 and older).',
   fields: [
     ...connFields('ClientHello'),
+    e('transport', ['tcp', 'udp'], 'tcp: TLS over TCP; udp: the handshake of a QUIC connection, read from its Initial packets.'),
     f('version', 'str', 'Negotiated version (TLSv10, TLSv11, TLSv12, TLSv13, SSLv3), or NULL without a ServerHello.', true),
     f('cipher', 'str', 'Cipher suite chosen by the server (IANA name, or unknown-N as Zeek writes it).', true),
     f('curve', 'str', 'Key exchange group of a TLS 1.3 key share, or NULL.', true),

@@ -10,7 +10,7 @@
  * one array lookup per packet from then on: the bulk of a capture is never copied or parsed.
  */
 import type { AnomalyName } from '../../common/anomalies.js';
-import type { TableDef } from '../../common/fields.js';
+import { TLS, type TableDef } from '../../common/fields.js';
 import type { Decoded } from '../decode/packet.js';
 import { PROTO_TCP, PROTO_UDP, TCP_SYN } from '../decode/packet.js';
 import type { FlowTracker } from '../flows/tracker.js';
@@ -249,6 +249,7 @@ export class AppLayer {
       row.resp_p = c.respP;
     }
     if (row.ts === undefined) row.ts = { sec: c.tsSec, ns: c.tsNs };
+    if (table === TLS) row.transport = c.transport;
     this.out.row(table, row);
   }
 

@@ -223,3 +223,17 @@ describe('application layer in the ingest', () => {
     expect(a).toEqual([{ name: 'app_detect_conflict', detail: 'port 80 suggests http, the payload is ssh' }]);
   });
 });
+
+describe('QUIC in the ingest', () => {
+  it('a QUIC Initial gives a tls row with transport udp, service quic and a JA4 starting with q', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-quic-'));
+    await analyze({ files: [join(PCAPS, 'protocols', 'quic', 'arkime_quicietf.pcap')], caseDir: dir });
+    const rows = await q(dir, `select t.transport::varchar tr, t.server_name, t.ja3, t.ja4, f.service from tls t join flows f using (flow_id)`);
+    // SNI and JA3 as tshark decrypts them (baselines/app/quic/arkime_quicietf.pcap.client_hello.tsv),
+    // JA4 as Arkime computes it (arkime_quicietf.pcap.arkime.test.json)
+    expect(rows).toEqual([{ tr: 'udp', server_name: 'ssl.gstatic.com', ja3: 'ddfef2ad23ab6dd55307813c2d0b7d58', ja4: 'q13d0311h3_55b375c5d22e_3512bcbbc9ec', service: 'quic' }]);
+    const tcp = mkdtempSync(join(tmpdir(), 'ic-tls-'));
+    await analyze({ files: [join(PCAPS, 'protocols', 'tls', 'arkime_tls13.pcap')], caseDir: tcp });
+    expect(await q(tcp, `select distinct transport::varchar tr, substr(ja4, 1, 1) j from tls`)).toEqual([{ tr: 'tcp', j: 't' }]);
+  });
+});
