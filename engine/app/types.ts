@@ -9,7 +9,7 @@
  *
  * Parsers write records with `sink.emit(table, row)`: `row` holds the table's own columns; the
  * connection columns (uid, flow_id, orig_h, orig_p, resp_h, resp_p, evidence_id) are filled in
- * by the sink. `ts` is the parser's to set (the time of the record's first packet, from
+ * by the sink, and so is `tls.transport` (tcp or udp). `ts` is the parser's to set (the time of the record's first packet, from
  * `sink.tsSec`/`sink.tsNs` at that moment); when missing, the current packet's time is used.
  */
 import type { AnomalyName } from '../../common/anomalies.js';

@@ -66,7 +66,7 @@ function cutter(seed: number, max: number): (len: number) => number[] {
   };
 }
 
-const CONN_COLUMNS = new Set(['uid', 'flow_id', 'orig_h', 'orig_p', 'resp_h', 'resp_p', 'evidence_id']);
+const CONN_COLUMNS = new Set(['uid', 'flow_id', 'orig_h', 'orig_p', 'resp_h', 'resp_p', 'evidence_id', 'transport']); // filled by the ingest's sink
 
 /** A row has every own column of the tls table with a value of the column's kind. */
 function checkRow(row: Record<string, unknown>): void {

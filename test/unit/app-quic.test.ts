@@ -415,7 +415,7 @@ describe('createQuic', () => {
     expect(r.ja4).toMatch(/^q13d0211an_[0-9a-f]{12}_[0-9a-f]{12}$/);
     expect(r.ja3).toMatch(/^[0-9a-f]{32}$/);
     expect(r.ja3s).toMatch(/^[0-9a-f]{32}$/);
-    for (const f of TLS.fields) if (!['uid', 'flow_id', 'orig_h', 'orig_p', 'resp_h', 'resp_p', 'evidence_id'].includes(f.name)) expect(r).toHaveProperty(f.name);
+    for (const f of TLS.fields) if (!['uid', 'flow_id', 'orig_h', 'orig_p', 'resp_h', 'resp_p', 'evidence_id', 'transport'].includes(f.name)) expect(r).toHaveProperty(f.name);
   });
 
   it('a v2 connection: same row from the RFC 9369 packets', () => {
