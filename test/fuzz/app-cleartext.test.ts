@@ -7,15 +7,12 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
-import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import { CREDENTIALS, CREDENTIAL_SERVICE_VALUES } from '../../common/fields.js';
 import { ANOMALY_NAMES } from '../../common/anomalies.js';
 import { createFtp, createImap, createPop3, createSmtp, createTelnet, detectCleartext } from '../../engine/app/cleartext.js';
 import type { AppSink, Dir, StreamParser } from '../../engine/app/types.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { tcpConnections } from '../helpers/capture.js';
 
 const PCAPS = new URL('../../../shared/pcaps/', import.meta.url).pathname;
 const SEED = 20250314;
@@ -35,37 +32,10 @@ interface Seg {
   bytes: Uint8Array;
 }
 
-/** TCP payloads of every connection to `port`, in packet order, duplicates by seq dropped. */
+/** TCP payloads of every connection to `port` with any payload, in packet order. */
 async function connections(rel: string, port: number): Promise<Seg[][]> {
-  const r = await openCapture(PCAPS + rel);
-  const d = new Decoded();
-  const frag = new Reassembler();
-  const byKey = new Map<string, { orig: string; segs: Seg[]; seen: [Set<number>, Set<number>] }>();
-  for (;;) {
-    const pk = r.next();
-    if (!pk) {
-      if (r.done) break;
-      await r.fill();
-      continue;
-    }
-    if (!decodePacket(pk, d, { frag, now: 0 }) || d.proto !== 6 || (d.sport !== port && d.dport !== port)) continue;
-    const fmt = d.ipVersion === 4 ? formatIPv4 : formatIPv6;
-    const src = `${fmt(d.nb, d.srcOff)}/${d.sport}`;
-    const dst = `${fmt(d.nb, d.dstOff)}/${d.dport}`;
-    const k = src < dst ? `${src}|${dst}` : `${dst}|${src}`;
-    let c = byKey.get(k);
-    if (c === undefined) {
-      c = { orig: d.dport === port ? src : dst, segs: [], seen: [new Set(), new Set()] };
-      byKey.set(k, c);
-    }
-    if (d.payloadCaptured === 0) continue;
-    const dir: Dir = src === c.orig ? 0 : 1;
-    if (c.seen[dir].has(d.seq)) continue;
-    c.seen[dir].add(d.seq);
-    c.segs.push({ dir, bytes: Uint8Array.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)) });
-  }
-  await r.close();
-  return [...byKey.values()].map((c) => c.segs).filter((s) => s.length > 0);
+  const conns = await tcpConnections(PCAPS + rel, { serverPort: port });
+  return conns.map((c) => c.segments.map((g) => ({ dir: g.dir, bytes: Uint8Array.from(g.bytes) }))).filter((s) => s.length > 0);
 }
 
 const seg = (dir: Dir, s: string): Seg => ({ dir, bytes: Buffer.from(s, 'latin1') });

@@ -10,11 +10,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { AnomalyName } from '../../common/anomalies.js';
 import { DHCP } from '../../common/fields.js';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
 import { createDhcp, DhcpTransactions, parseDhcp, type DhcpMessage } from '../../engine/app/dhcp.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { forEachDecoded } from '../helpers/capture.js';
 import { PCAPS } from '../fixtures/build.js';
 
 const CAPTURES = [
@@ -32,22 +30,12 @@ const CAPTURES = [
 let real: Uint8Array[] = [];
 
 async function payloads(path: string): Promise<Uint8Array[]> {
-  const r = await openCapture(path);
-  const d = new Decoded();
-  const frag = new Reassembler();
   const out: Uint8Array[] = [];
-  for (;;) {
-    const pk = r.next();
-    if (!pk) {
-      if (r.done) break;
-      await r.fill();
-      continue;
-    }
-    if (!decodePacket(pk, d, { frag, now: 0 }) || !d.hasL4 || d.proto !== 17) continue;
-    if (d.sport !== 67 && d.sport !== 68 && d.dport !== 67 && d.dport !== 68) continue;
+  await forEachDecoded(path, (_pk, d) => {
+    if (!d.hasL4 || d.proto !== 17) return;
+    if (d.sport !== 67 && d.sport !== 68 && d.dport !== 67 && d.dport !== 68) return;
     out.push(Uint8Array.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)));
-  }
-  await r.close();
+  });
   return out;
 }
 

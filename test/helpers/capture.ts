@@ -10,6 +10,7 @@ import { Decoded, decodePacket } from '../../engine/decode/packet.js';
 import { Reassembler } from '../../engine/decode/frag.js';
 import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import type { Dir } from '../../engine/app/types.js';
+import type { RawPacket } from '../../engine/readers/reader.js';
 
 export interface TcpSegment {
   dir: Dir;
@@ -27,11 +28,45 @@ export interface TcpConnection {
   segments: TcpSegment[];
 }
 
-export async function tcpConnections(path: string): Promise<TcpConnection[]> {
+/**
+ * With `serverPort`, only connections with that port on one side are read, and the originator is
+ * the other side (right also for captures that start in the middle of a connection).
+ */
+export async function tcpConnections(path: string, opts: { serverPort?: number } = {}): Promise<TcpConnection[]> {
+  const conns = new Map<string, TcpConnection & { seen: Set<string>[] }>();
+  const port = opts.serverPort;
+  await forEachDecoded(path, (pk, d) => {
+    if (d.proto !== 6 || !d.hasL4) return;
+    if (port !== undefined && d.sport !== port && d.dport !== port) return;
+    const fmt = d.ipVersion === 4 ? formatIPv4 : formatIPv6;
+    const src = `${fmt(d.nb, d.srcOff)}:${d.sport}`;
+    const dst = `${fmt(d.nb, d.dstOff)}:${d.dport}`;
+    const key = src < dst ? `${src}|${dst}` : `${dst}|${src}`;
+    let c = conns.get(key);
+    if (!c) {
+      const fromResp = port !== undefined ? d.sport === port : (d.tcpFlags & 0x12) === 0x12;
+      c = { orig: fromResp ? dst : src, resp: fromResp ? src : dst, segments: [], seen: [new Set(), new Set()] };
+      conns.set(key, c);
+    }
+    if (d.payloadCaptured === 0) return;
+    const dir: Dir = src === c.orig ? 0 : 1;
+    const id = `${d.seq}/${d.payloadCaptured}`;
+    if (c.seen[dir].has(id)) return;
+    c.seen[dir].add(id);
+    const bytes = Buffer.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured));
+    c.segments.push({ dir, seq: d.seq, bytes, sec: pk.tsSec, ns: pk.tsNs, packetNo: pk.packetNo });
+  });
+  return [...conns.values()].map(({ orig, resp, segments }) => ({ orig, resp, segments }));
+}
+
+/**
+ * Calls `fn` for every packet of a capture that decodes, with the packet and its decoding (both
+ * reused: copy what you keep).
+ */
+export async function forEachDecoded(path: string, fn: (pk: RawPacket, d: Decoded) => void): Promise<void> {
   const r = await openCapture(path);
   const d = new Decoded();
   const frag = new Reassembler();
-  const conns = new Map<string, TcpConnection & { seen: Set<string>[] }>();
   try {
     for (;;) {
       const pk = r.next();
@@ -40,27 +75,9 @@ export async function tcpConnections(path: string): Promise<TcpConnection[]> {
         await r.fill();
         continue;
       }
-      if (!decodePacket(pk, d, { frag, now: 0 }) || d.proto !== 6 || !d.hasL4) continue;
-      const fmt = d.ipVersion === 4 ? formatIPv4 : formatIPv6;
-      const src = `${fmt(d.nb, d.srcOff)}:${d.sport}`;
-      const dst = `${fmt(d.nb, d.dstOff)}:${d.dport}`;
-      const key = src < dst ? `${src}|${dst}` : `${dst}|${src}`;
-      let c = conns.get(key);
-      if (!c) {
-        const synAck = (d.tcpFlags & 0x12) === 0x12;
-        c = { orig: synAck ? dst : src, resp: synAck ? src : dst, segments: [], seen: [new Set(), new Set()] };
-        conns.set(key, c);
-      }
-      if (d.payloadCaptured === 0) continue;
-      const dir: Dir = src === c.orig ? 0 : 1;
-      const id = `${d.seq}/${d.payloadCaptured}`;
-      if (c.seen[dir].has(id)) continue;
-      c.seen[dir].add(id);
-      const bytes = Buffer.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured));
-      c.segments.push({ dir, seq: d.seq, bytes, sec: pk.tsSec, ns: pk.tsNs, packetNo: pk.packetNo });
+      if (decodePacket(pk, d, { frag, now: 0 })) fn(pk, d);
     }
   } finally {
     await r.close();
   }
-  return [...conns.values()].map(({ orig, resp, segments }) => ({ orig, resp, segments }));
 }

@@ -10,16 +10,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
-import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import {
   MAX_LINE, MAX_LITERAL, MAX_LONG_LINES, MAX_OPEN_ATTEMPTS, MAX_UNCONFIRMED_LINES, createFtp, createImap, createPop3, createSmtp,
   createTelnet, decodeBase64, detectCleartext,
 } from '../../engine/app/cleartext.js';
 import type { AppSink, Dir, StreamParser } from '../../engine/app/types.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { tcpConnections } from '../helpers/capture.js';
 
 const PCAPS = new URL('../../../shared/pcaps/', import.meta.url).pathname;
 const T0 = 1_700_000_000;
@@ -58,42 +55,10 @@ interface Seg {
   packetNo: number;
 }
 
-/**
- * TCP payloads of every connection to `port` in a capture, in packet order, exact duplicates by
- * seq dropped. Direction 0 is the side that sent the SYN, else the side not using `port`
- * (captures that start mid-connection).
- */
+/** TCP payloads of every connection to `port` in a capture, in packet order; direction 0 is the side not using `port`. */
 async function connections(rel: string, port: number): Promise<Seg[][]> {
-  const r = await openCapture(PCAPS + rel);
-  const d = new Decoded();
-  const frag = new Reassembler();
-  const byKey = new Map<string, { orig: string; segs: Seg[]; seen: [Set<number>, Set<number>] }>();
-  for (;;) {
-    const pk = r.next();
-    if (!pk) {
-      if (r.done) break;
-      await r.fill();
-      continue;
-    }
-    if (!decodePacket(pk, d, { frag, now: 0 }) || d.proto !== 6 || (d.sport !== port && d.dport !== port)) continue;
-    const fmt = d.ipVersion === 4 ? formatIPv4 : formatIPv6;
-    const src = `${fmt(d.nb, d.srcOff)}/${d.sport}`;
-    const dst = `${fmt(d.nb, d.dstOff)}/${d.dport}`;
-    const k = src < dst ? `${src}|${dst}` : `${dst}|${src}`;
-    let c = byKey.get(k);
-    if (c === undefined) {
-      const synFromSrc = (d.tcpFlags & 0x12) === 0x02;
-      c = { orig: synFromSrc || d.dport === port ? src : dst, segs: [], seen: [new Set(), new Set()] };
-      byKey.set(k, c);
-    }
-    if (d.payloadCaptured === 0) continue;
-    const dir: Dir = src === c.orig ? 0 : 1;
-    if (c.seen[dir].has(d.seq)) continue;
-    c.seen[dir].add(d.seq);
-    c.segs.push({ dir, bytes: Uint8Array.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)), sec: pk.tsSec, ns: pk.tsNs, packetNo: pk.packetNo });
-  }
-  await r.close();
-  return [...byKey.values()].map((c) => c.segs);
+  const conns = await tcpConnections(PCAPS + rel, { serverPort: port });
+  return conns.map((c) => c.segments.map((g) => ({ dir: g.dir, bytes: Uint8Array.from(g.bytes), sec: g.sec, ns: g.ns, packetNo: g.packetNo })));
 }
 
 function replay(make: Factory, segs: Seg[]): RecordingSink {

@@ -7,12 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import type { AnomalyName } from '../../common/anomalies.js';
 import { DHCP } from '../../common/fields.js';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
 import { formatIPv4 } from '../../engine/decode/addr.js';
 import { createDhcp, DhcpTransactions, parseDhcp, type DhcpMessage } from '../../engine/app/dhcp.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { forEachDecoded } from '../helpers/capture.js';
 import { ip4, mac, PCAPS } from '../fixtures/build.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -470,20 +468,11 @@ interface Conn {
  * DhcpTransactions that is flushed at the end. Returns the connections in order of appearance.
  */
 async function run(path: string, opts?: { idleSec?: number; maxOpen?: number }): Promise<Conn[]> {
-  const r = await openCapture(path);
-  const d = new Decoded();
-  const frag = new Reassembler();
   const tx = new DhcpTransactions(opts);
   const conns = new Map<string, Conn & { p: ReturnType<typeof createDhcp>; orig: string }>();
-  for (;;) {
-    const pk = r.next();
-    if (!pk) {
-      if (r.done) break;
-      await r.fill();
-      continue;
-    }
-    if (!decodePacket(pk, d, { frag, now: 0 }) || !d.hasL4 || d.proto !== 17 || d.ipVersion !== 4) continue;
-    if (d.sport !== 67 && d.sport !== 68 && d.dport !== 67 && d.dport !== 68) continue;
+  await forEachDecoded(path, (pk, d) => {
+    if (!d.hasL4 || d.proto !== 17 || d.ipVersion !== 4) return;
+    if (d.sport !== 67 && d.sport !== 68 && d.dport !== 67 && d.dport !== 68) return;
     const src = `${formatIPv4(d.nb, d.srcOff)}:${d.sport}`;
     const dst = `${formatIPv4(d.nb, d.dstOff)}:${d.dport}`;
     const key = src < dst ? `${src} ${dst}` : `${dst} ${src}`;
@@ -495,8 +484,7 @@ async function run(path: string, opts?: { idleSec?: number; maxOpen?: number }):
     }
     c.sink.at(pk.tsSec, pk.tsNs, pk.packetNo);
     c.p.datagram(src === c.orig ? 0 : 1, d.tb, d.payloadOff, d.payloadOff + d.payloadCaptured);
-  }
-  await r.close();
+  });
   for (const c of conns.values()) c.p.end();
   tx.flush();
   return [...conns.values()];
