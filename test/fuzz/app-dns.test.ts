@@ -9,9 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { DNS, DNS_ANSWERS, type TableDef } from '../../common/fields.js';
 import { createDnsTcp, createDnsUdp, parseDnsMessage } from '../../engine/app/dns.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
-import { openCapture } from '../../engine/readers/open.js';
+import { forEachDecoded } from '../helpers/capture.js';
 import { RecordingSink } from '../helpers/app-sink.js';
 
 const SEED = 53053;
@@ -29,22 +27,10 @@ const DNS_ANOMALIES = new Set(['dns_malformed', 'dns_bad_name', 'dns_tcp_bad_len
 let messages: Uint8Array[] = [];
 
 beforeAll(async () => {
-  const d = new Decoded();
   for (const f of CAPTURES) {
-    const r = await openCapture(DNS_DIR + f);
-    const frag = new Reassembler();
-    for (;;) {
-      const p = r.next();
-      if (!p) {
-        if (r.done) break;
-        await r.fill();
-        continue;
-      }
-      if (decodePacket(p, d, { frag, now: p.tsSec }) && d.proto === 17 && d.payloadCaptured > 0) {
-        messages.push(Uint8Array.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)));
-      }
-    }
-    await r.close();
+    await forEachDecoded(DNS_DIR + f, (_p, d) => {
+      if (d.proto === 17 && d.payloadCaptured > 0) messages.push(Uint8Array.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)));
+    });
   }
   messages = messages.slice(0, 200);
 });

@@ -9,12 +9,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readdirSync } from 'node:fs';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
 import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import { CryptoStream, createQuic, initialKeys, protectInitial, QUIC_V1, QUIC_V2 } from '../../engine/app/quic.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { forEachDecoded } from '../helpers/capture.js';
 import { PCAPS } from '../fixtures/build.js';
 
 type Datagram = [dir: 0 | 1, bytes: Uint8Array];
@@ -25,18 +23,9 @@ const QUIC_DIR = `${PCAPS}/protocols/quic`;
 let conns: Datagram[][] = [];
 
 async function connections(path: string): Promise<Datagram[][]> {
-  const r = await openCapture(path);
-  const d = new Decoded();
-  const frag = new Reassembler();
   const byKey = new Map<string, { orig: string; list: Datagram[] }>();
-  for (;;) {
-    const pk = r.next();
-    if (!pk) {
-      if (r.done) break;
-      await r.fill();
-      continue;
-    }
-    if (!decodePacket(pk, d, { frag, now: 0 }) || !d.hasL4 || d.proto !== 17) continue;
+  await forEachDecoded(path, (_pk, d) => {
+    if (!d.hasL4 || d.proto !== 17) return;
     const fmt = d.ipVersion === 4 ? formatIPv4 : formatIPv6;
     const src = `${fmt(d.nb, d.srcOff)}:${d.sport}`;
     const dst = `${fmt(d.nb, d.dstOff)}:${d.dport}`;
@@ -44,8 +33,7 @@ async function connections(path: string): Promise<Datagram[][]> {
     let c = byKey.get(key);
     if (!c) byKey.set(key, (c = { orig: src, list: [] }));
     c.list.push([src === c.orig ? 0 : 1, Uint8Array.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured))]);
-  }
-  await r.close();
+  });
   return [...byKey.values()].map((c) => c.list);
 }
 

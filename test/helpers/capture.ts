@@ -75,7 +75,8 @@ export async function forEachDecoded(path: string, fn: (pk: RawPacket, d: Decode
         await r.fill();
         continue;
       }
-      if (decodePacket(pk, d, { frag, now: 0 })) fn(pk, d);
+      // packet time as the ingest gives it (fragment timeouts)
+      if (decodePacket(pk, d, { frag, now: pk.tsSec })) fn(pk, d);
     }
   } finally {
     await r.close();

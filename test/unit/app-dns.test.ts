@@ -8,9 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { AnomalyName } from '../../common/anomalies.js';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
+import { forEachDecoded } from '../helpers/capture.js';
 import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import { createDnsTcp, createDnsUdp, formatText, parseDnsMessage, type DnsMessage } from '../../engine/app/dns.js';
 import type { DatagramParser, StreamParser } from '../../engine/app/types.js';
@@ -585,25 +583,12 @@ describe('createDnsTcp', () => {
 interface Pkt { no: number; sec: number; ns: number; proto: number; src: string; dst: string; sport: number; dport: number; seq: number; payload: Buffer }
 
 async function load(path: string): Promise<Pkt[]> {
-  const r = await openCapture(path);
-  const d = new Decoded();
-  const frag = new Reassembler();
   const out: Pkt[] = [];
-  try {
-    for (;;) {
-      const p = r.next();
-      if (!p) {
-        if (r.done) break;
-        await r.fill();
-        continue;
-      }
-      if (!decodePacket(p, d, { frag, now: p.tsSec }) || !d.hasL4) continue;
-      const addr = (o: number) => (d.ipVersion === 4 ? formatIPv4(d.nb, o) : formatIPv6(d.nb, o));
-      out.push({ no: p.packetNo, sec: p.tsSec, ns: p.tsNs, proto: d.proto, src: addr(d.srcOff), dst: addr(d.dstOff), sport: d.sport, dport: d.dport, seq: d.seq, payload: Buffer.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)) });
-    }
-  } finally {
-    await r.close();
-  }
+  await forEachDecoded(path, (p, d) => {
+    if (!d.hasL4) return;
+    const addr = (o: number) => (d.ipVersion === 4 ? formatIPv4(d.nb, o) : formatIPv6(d.nb, o));
+    out.push({ no: p.packetNo, sec: p.tsSec, ns: p.tsNs, proto: d.proto, src: addr(d.srcOff), dst: addr(d.dstOff), sport: d.sport, dport: d.dport, seq: d.seq, payload: Buffer.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)) });
+  });
   return out;
 }
 

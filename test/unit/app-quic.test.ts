@@ -7,9 +7,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TLS } from '../../common/fields.js';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
 import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import {
   CryptoStream,
@@ -32,6 +29,7 @@ import {
 } from '../../engine/app/quic.js';
 import { parseClientHello, parseServerHello } from '../../engine/app/tls.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { forEachDecoded } from '../helpers/capture.js';
 import { PCAPS } from '../fixtures/build.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -593,18 +591,9 @@ interface Conn {
 
 /** Feeds every UDP datagram of a capture to createQuic, one parser per 5-tuple; the first sender is the client. */
 async function run(path: string): Promise<Conn[]> {
-  const r = await openCapture(path);
-  const d = new Decoded();
-  const frag = new Reassembler();
   const conns = new Map<string, Conn & { p: ReturnType<typeof createQuic>; orig: string }>();
-  for (;;) {
-    const pk = r.next();
-    if (!pk) {
-      if (r.done) break;
-      await r.fill();
-      continue;
-    }
-    if (!decodePacket(pk, d, { frag, now: 0 }) || !d.hasL4 || d.proto !== 17) continue;
+  await forEachDecoded(path, (pk, d) => {
+    if (!d.hasL4 || d.proto !== 17) return;
     const fmt = d.ipVersion === 4 ? formatIPv4 : formatIPv6;
     const src = `${fmt(d.nb, d.srcOff)}:${d.sport}`;
     const dst = `${fmt(d.nb, d.dstOff)}:${d.dport}`;
@@ -617,8 +606,7 @@ async function run(path: string): Promise<Conn[]> {
     }
     c.sink.at(pk.tsSec, pk.tsNs, pk.packetNo);
     c.p.datagram(src === c.orig ? 0 : 1, d.tb, d.payloadOff, d.payloadOff + d.payloadCaptured);
-  }
-  await r.close();
+  });
   for (const c of conns.values()) c.p.end();
   return [...conns.values()];
 }

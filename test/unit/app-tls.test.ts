@@ -16,9 +16,8 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { openCapture } from '../../engine/readers/open.js';
-import { Decoded, decodePacket, TCP_ACK, TCP_SYN } from '../../engine/decode/packet.js';
-import { Reassembler } from '../../engine/decode/frag.js';
+import { TCP_ACK, TCP_SYN } from '../../engine/decode/packet.js';
+import { ReassemblyBudget, TcpStream } from '../../engine/streams/tcp-reassembler.js';
 import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import {
   MAX_HANDSHAKE_LEN, MAX_RECORD_LEN, cipherName, createTls, describeCertificate, escapeBytes, groupName, isGrease, ja3Hash, ja3String,
@@ -27,6 +26,7 @@ import {
 } from '../../engine/app/tls.js';
 import type { Dir } from '../../engine/app/types.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { forEachDecoded } from '../helpers/capture.js';
 
 const PCAPS = new URL('../../../shared/pcaps/', import.meta.url).pathname;
 
@@ -721,85 +721,56 @@ describe('tls parser: bad input', () => {
 
 type Step = { kind: 'data'; dir: Dir; bytes: Buffer; sec: number; ns: number; pkt: number } | { kind: 'gap'; dir: Dir; len: number };
 
-interface Conn {
-  orig: string | null;
-  first: string;
-  next: [number | null, number | null];
-  pending: [Map<number, Buffer>, Map<number, Buffer>];
-  steps: Step[];
-}
-
-const seqLt = (a: number, b: number) => ((a - b) | 0) < 0;
-
-/** In-order delivery per direction: retransmitted bytes dropped, early segments held until the hole fills. */
-function deliver(c: Conn, dir: Dir, seq: number, data: Buffer, sec: number, ns: number, pkt: number): void {
-  let next = c.next[dir] ?? seq;
-  if (seqLt(next, seq)) {
-    if (!c.pending[dir].has(seq)) c.pending[dir].set(seq, data);
-    c.next[dir] = next;
-    return;
-  }
-  const skip = (next - seq) >>> 0;
-  if (skip < data.length) {
-    c.steps.push({ kind: 'data', dir, bytes: data.subarray(skip), sec, ns, pkt });
-    next = (seq + data.length) >>> 0;
-  }
-  for (let hit = c.pending[dir].get(next); hit !== undefined; hit = c.pending[dir].get(next)) {
-    c.pending[dir].delete(next);
-    c.steps.push({ kind: 'data', dir, bytes: hit, sec, ns, pkt });
-    next = (next + hit.length) >>> 0;
-  }
-  c.next[dir] = next;
-}
-
 interface CapConn {
   origPort: number;
   respPort: number;
   steps: Step[];
 }
 
-/** TCP connections of a capture, in the order they start, as per-direction in-order steps (holes left at the end become gaps). */
+/**
+ * TCP connections of a capture, in the order they start, as per-direction in-order steps: the
+ * ingest's own reassembler (TcpStream) orders the segments, and holes left at the end become gaps.
+ */
 async function tcpConnections(rel: string): Promise<CapConn[]> {
-  const r = await openCapture(PCAPS + rel);
-  const d = new Decoded();
-  const frag = new Reassembler();
-  const conns = new Map<string, Conn>();
-  for (;;) {
-    const pk = r.next();
-    if (!pk) {
-      if (r.done) break;
-      await r.fill();
-      continue;
-    }
-    if (!decodePacket(pk, d, { frag, now: 0 }) || d.proto !== 6) continue;
+  interface Open {
+    orig: string | null;
+    first: string;
+    at: { sec: number; ns: number; pkt: number };
+    streams: TcpStream[];
+    steps: Step[];
+  }
+  const budget = new ReassemblyBudget();
+  const conns = new Map<string, Open>();
+  await forEachDecoded(PCAPS + rel, (pk, d) => {
+    if (d.proto !== 6 || !d.hasL4) return;
     const fmt = d.ipVersion === 4 ? formatIPv4 : formatIPv6;
     const src = `${fmt(d.nb, d.srcOff)}|${d.sport}`;
     const dst = `${fmt(d.nb, d.dstOff)}|${d.dport}`;
     const key = src < dst ? `${src}-${dst}` : `${dst}-${src}`;
     let c = conns.get(key);
     if (!c) {
-      c = { orig: null, first: src, next: [null, null], pending: [new Map(), new Map()], steps: [] };
-      conns.set(key, c);
+      const o: Open = { orig: null, first: src, at: { sec: 0, ns: 0, pkt: 0 }, streams: [], steps: [] };
+      o.streams = ([0, 1] as Dir[]).map(
+        (dir) =>
+          new TcpStream(
+            {
+              data: (b, st, e) => o.steps.push({ kind: 'data', dir, bytes: Buffer.from(b.subarray(st, e)), sec: o.at.sec, ns: o.at.ns, pkt: o.at.pkt }),
+              gap: (len) => o.steps.push({ kind: 'gap', dir, len }),
+            },
+            budget,
+            () => undefined,
+          ),
+      );
+      conns.set(key, (c = o));
     }
     if (c.orig === null && d.tcpFlags & TCP_SYN) c.orig = d.tcpFlags & TCP_ACK ? dst : src;
     const dir: Dir = src === (c.orig ?? c.first) ? 0 : 1;
-    if (d.tcpFlags & TCP_SYN) {
-      c.next[dir] = (d.seq + 1) >>> 0;
-      continue;
-    }
-    if (d.payloadCaptured === 0) continue;
-    deliver(c, dir, d.seq, Buffer.from(d.tb.subarray(d.payloadOff, d.payloadOff + d.payloadCaptured)), pk.tsSec, pk.tsNs, pk.packetNo);
-  }
-  await r.close();
+    c.at = { sec: pk.tsSec, ns: pk.tsNs, pkt: pk.packetNo };
+    if (d.tcpFlags & TCP_SYN) c.streams[dir].syn(d.seq);
+    else if (d.payloadCaptured > 0) c.streams[dir].segment(d.seq, d.tb, d.payloadOff, d.payloadOff + d.payloadCaptured);
+  });
   return [...conns.entries()].map(([key, c]) => {
-    for (const dir of [0, 1] as Dir[]) {
-      let next = c.next[dir];
-      for (const [seq, data] of [...c.pending[dir].entries()].sort((a, b) => (seqLt(a[0], b[0]) ? -1 : 1))) {
-        if (next !== null && seqLt(next, seq)) c.steps.push({ kind: 'gap', dir, len: (seq - next) >>> 0 });
-        c.steps.push({ kind: 'data', dir, bytes: data, sec: 0, ns: 0, pkt: 0 });
-        next = (seq + data.length) >>> 0;
-      }
-    }
+    for (const st of c.streams) st.close();
     const orig = c.orig ?? c.first;
     const [a, b] = key.split('-');
     const resp = a === orig ? b : a;
