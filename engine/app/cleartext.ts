@@ -469,6 +469,21 @@ abstract class LoginParser implements StreamParser {
     x.asks = t.includes('pass') ? 'pass' : t.includes('user') || t.includes('name') ? 'user' : null;
   }
 
+  /** The server's challenge (334 / "+") made the next client line a SASL response. */
+  protected saslTurn = false;
+
+  /**
+   * Ends the client's turn: when it was one and `x` is the exchange under way, the line is its
+   * SASL response (returns true).
+   */
+  protected answerChallenge(x: Sasl | null | undefined, b: Uint8Array, s: number, e: number): boolean {
+    const turn = this.saslTurn;
+    this.saslTurn = false;
+    if (!turn || x === null || x === undefined) return false;
+    this.saslResponse(x, b, s, e);
+    return true;
+  }
+
   /** One client response line of the exchange ("*" cancels it). */
   protected saslResponse(x: Sasl, b: Uint8Array, s: number, e: number): void {
     if (e - s === 1 && b[s] === 0x2a) return;
@@ -686,21 +701,13 @@ class Pop3Parser extends LoginParser {
   private current: Attempt | null = null;
   private lastUser: string | null = null;
   private greeted = false;
-  /** The AUTH at the queue's head got a challenge: the next client line is a SASL response. */
-  private saslTurn = false;
 
   constructor(sink: AppSink) {
     super(sink, 'pop3');
   }
 
   protected clientLine(b: Uint8Array, s: number, e: number): void {
-    const h = this.queue.head();
-    if (this.saslTurn && h !== undefined && h.sasl !== null) {
-      this.saslTurn = false;
-      this.saslResponse(h.sasl, b, s, e);
-      return;
-    }
-    this.saslTurn = false;
+    if (this.answerChallenge(this.queue.head()?.sasl, b, s, e)) return;
     const w = wordEnd(b, s, e);
     const a = argStart(w, e);
     switch (upperWord(b, s, w)) {
@@ -863,7 +870,6 @@ class ImapParser extends LoginParser {
   private litKeep = false;
   /** The AUTHENTICATE in progress, and whether the server's "+" made it the client's turn. */
   private auth: Tagged | null = null;
-  private saslTurn = false;
   private greeted = false;
 
   constructor(sink: AppSink) {
@@ -1050,20 +1056,13 @@ class SmtpParser extends LoginParser {
   private readonly queue = new CommandQueue();
   private readonly replies = new ReplyReader();
   private greeted = false;
-  private saslTurn = false;
 
   constructor(sink: AppSink) {
     super(sink, 'smtp');
   }
 
   protected clientLine(b: Uint8Array, s: number, e: number): void {
-    const h = this.queue.head();
-    if (this.saslTurn && h !== undefined && h.sasl !== null) {
-      this.saslTurn = false;
-      this.saslResponse(h.sasl, b, s, e);
-      return;
-    }
-    this.saslTurn = false;
+    if (this.answerChallenge(this.queue.head()?.sasl, b, s, e)) return;
     const w = wordEnd(b, s, e);
     const a = argStart(w, e);
     switch (upperWord(b, s, w)) {
