@@ -11,11 +11,19 @@ export interface FlowPacket {
 
 const UID_RE = /^C[0-9A-Za-z]{6,24}$/;
 
-export async function readFlowPackets(store: CaseStore, uid: string): Promise<FlowPacket[]> {
+/**
+ * The flows row of a uid (the listed columns); a malformed uid or one the case does not hold is an
+ * error. The uid is checked against its alphabet before it goes into SQL.
+ */
+export async function flowByUid(store: CaseStore, uid: string, columns: string): Promise<Record<string, unknown>> {
   if (!UID_RE.test(uid)) throw new Error(`'${uid}' is not a flow uid (C followed by letters and digits)`);
-  const f = await store.query(`SELECT flow_id FROM flows WHERE uid = '${uid}'`);
+  const f = await store.query(`SELECT ${columns} FROM flows WHERE uid = '${uid}'`);
   if (f.rows.length === 0) throw new Error(`no flow with uid ${uid} in this case`);
-  const flowId = Number(f.rows[0].flow_id);
+  return f.rows[0];
+}
+
+export async function readFlowPackets(store: CaseStore, uid: string): Promise<FlowPacket[]> {
+  const flowId = Number((await flowByUid(store, uid, 'flow_id')).flow_id);
   const idx = await store.query(
     `SELECT p.evidence_id, p.packet_no, p.file_offset, e.path, e.format
        FROM packets p JOIN evidence e USING (evidence_id)

@@ -10,7 +10,7 @@
  */
 import type { CaseStore } from '../store/case-store.js';
 import type { EvidenceReader } from '../readers/random.js';
-import { openEvidence } from './packets.js';
+import { flowByUid, openEvidence } from './packets.js';
 import { Decoded, decodePacket, PROTO_TCP, TCP_SYN } from '../decode/packet.js';
 import { Reassembler } from '../decode/frag.js';
 import { formatIPv4, formatIPv6 } from '../decode/addr.js';
@@ -58,7 +58,6 @@ interface Cursor {
   off: [number, number];
 }
 
-const UID_RE = /^C[0-9A-Za-z]{6,24}$/;
 const INDEX_PAGE = 4096;
 
 function encodeCursor(c: Cursor): string {
@@ -99,12 +98,9 @@ class Collector implements StreamReceiver {
 }
 
 export async function followStream(store: CaseStore, uid: string, opts: FollowOptions = {}): Promise<StreamPage> {
-  if (!UID_RE.test(uid)) throw new Error(`'${uid}' is not a flow uid (C followed by letters and digits)`);
   const maxBytes = opts.maxBytes ?? 1 << 20;
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new Error('maxBytes must be a positive integer');
-  const f = await store.query(`SELECT flow_id, proto::VARCHAR AS proto, orig_h, orig_p, resp_h, resp_p FROM flows WHERE uid = '${uid}'`);
-  if (f.rows.length === 0) throw new Error(`no flow with uid ${uid} in this case`);
-  const flow = f.rows[0];
+  const flow = await flowByUid(store, uid, 'flow_id, proto::VARCHAR AS proto, orig_h, orig_p, resp_h, resp_p');
   if (flow.proto !== 'tcp') throw new Error(`flow ${uid} is ${String(flow.proto)}, not tcp: only TCP streams can be followed`);
   const flowId = Number(flow.flow_id);
   const origH = String(flow.orig_h);
