@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { spawn } from 'node:child_process';
 import { main } from '../../cli/main.js';
 import { analyze } from '../../engine/ingest/analyze.js';
 import { openCapture } from '../../engine/readers/open.js';
@@ -472,5 +473,24 @@ describe('instacap schema and the anomalies table', () => {
     expect(res.totals.flows).toBe(3);
     const q = await cli('query', '--case', dir, "SELECT count(*) AS n FROM anomalies WHERE name = 'flow_table_full'", '--format', 'csv');
     expect(q.out).not.toBe('n\n0\n');
+  });
+});
+
+describe('instacap as a process', () => {
+  it('stops quietly (exit 0, no stack trace) when the reader of its output goes away, as `| head` does', async () => {
+    const dir = join(tmp, 'case-epipe');
+    await analyze({ files: [join(__dirname, '..', '..', '..', 'shared', 'pcaps', 'reference', 'zeek', 'zeek_wikipedia.pcap')], caseDir: dir });
+    const q = await cli('query', '--case', dir, "select uid from flows where proto = 'tcp' order by resp_bytes desc limit 1", '--format', 'csv');
+    const uid = q.out.trim().split('\n')[1];
+    const run = join(__dirname, '..', '..', 'dist', 'cli', 'run.js');
+    // small pages: many writes, with awaits between them
+    const child = spawn(process.execPath, [run, 'stream', '--case', dir, '--uid', uid, '--format', 'hex', '--all', '--max-bytes', '64'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    // read one chunk, then close the pipe while the CLI is still writing
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    expect([code, err]).toEqual([0, '']);
   });
 });
