@@ -11,9 +11,7 @@
  */
 import type { AnomalyName } from '../../common/anomalies.js';
 import { TLS, type TableDef } from '../../common/fields.js';
-import type { Decoded } from '../decode/packet.js';
 import { PROTO_TCP, PROTO_UDP, TCP_SYN } from '../decode/packet.js';
-import type { FlowTracker } from '../flows/tracker.js';
 import { ReassemblyBudget, TcpStream, type ReassemblyLimits, type StreamReceiver } from '../streams/tcp-reassembler.js';
 import type { AppSink, DatagramParser, Dir, StreamParser } from './types.js';
 import { createDnsTcp, createDnsUdp } from './dns.js';
@@ -81,9 +79,46 @@ function hasConnColumns(t: TableDef): boolean {
   return v;
 }
 
+/**
+ * What the application layer reads of the flow table, per slot: the flow tracker itself when the
+ * layer runs on the ingest's thread, a mirror of it (`engine/ingest/app-feed.ts`) on the
+ * application thread.
+ */
+export interface AppFlows {
+  /** Slot of the packet being handled, and whether it went from the key's side A to side B. */
+  readonly lastSlot: number;
+  readonly lastFwd: boolean;
+  readonly id: ArrayLike<number>;
+  readonly evidence: ArrayLike<number>;
+  readonly origIsA: ArrayLike<number>;
+  readonly origP: ArrayLike<number>;
+  readonly respP: ArrayLike<number>;
+  readonly origH: readonly string[];
+  readonly respH: readonly string[];
+  /** flows.service per slot, written by the layer. */
+  readonly service: (string | null)[];
+  /** Called by the flow table when a flow ends (set by the layer). */
+  onFlowEnd: ((slot: number) => void) | null;
+}
+
+/** The fields of a decoded packet the layer reads (`Decoded` has them). */
+export interface AppPacket {
+  readonly proto: number;
+  readonly tcpFlags: number;
+  readonly seq: number;
+  /** The payload is `tb[payloadOff, payloadOff + payloadCaptured)`. */
+  readonly tb: Uint8Array;
+  readonly payloadOff: number;
+  readonly payloadCaptured: number;
+}
+
 export interface AppLayerOutput {
   row(table: TableDef, row: Record<string, unknown>): void;
   anomaly(name: AnomalyName, detail: string, flowId: number, packetNo: number, fileOffset: number, sec: number, ns: number, evidenceId: number): void;
+  /** The connection's service changed (flows.service is written by someone else). */
+  service?(flowId: number, service: string): void;
+  /** The layer wants no more packets of this flow. */
+  done?(slot: number, flowId: number): void;
 }
 
 /** Marks a connection the application layer is finished with. */
@@ -167,7 +202,7 @@ export class AppLayer {
   readonly byKind = new Map<string, number>();
 
   constructor(
-    private readonly tracker: FlowTracker,
+    private readonly tracker: AppFlows,
     readonly out: AppLayerOutput,
     limits?: ReassemblyLimits,
   ) {
@@ -176,7 +211,7 @@ export class AppLayer {
   }
 
   /** Called for each packet after the flow tracker has seen it. */
-  packet(d: Decoded, tsSec: number, tsNs: number, packetNo: number, fileOffset: number): void {
+  packet(d: AppPacket, tsSec: number, tsNs: number, packetNo: number, fileOffset: number): void {
     const s = this.tracker.lastSlot;
     if (s < 0) return;
     const st = this.conns[s];
@@ -191,7 +226,7 @@ export class AppLayer {
         if (d.payloadCaptured === 0) return;
         this.startUdp(s, d);
       } else {
-        this.conns[s] = NONE;
+        this.none(s);
         return;
       }
     }
@@ -219,6 +254,19 @@ export class AppLayer {
         this.count('ssl');
       } else this.finishConn(s, c, false);
     }
+  }
+
+  /**
+   * The latest packet of the flow in slot `s` was not given to `packet()` (it changed nothing but
+   * its position, which names what the connection's end reports).
+   */
+  latestPacket(s: number, tsSec: number, tsNs: number, packetNo: number, fileOffset: number): void {
+    const c = this.conns[s];
+    if (c === undefined || c === NONE) return;
+    c.tsSec = tsSec;
+    c.tsNs = tsNs;
+    c.packetNo = packetNo;
+    c.fileOffset = fileOffset;
   }
 
   /** End of the ingest, after the tracker's finish(): writes what is aggregated across connections. */
@@ -268,11 +316,21 @@ export class AppLayer {
     const s = c.slot;
     const t = this.tracker;
     const cur = t.service[s];
-    if (cur === null) t.service[s] = name;
-    else if (!cur.split(',').includes(name)) t.service[s] = `${cur},${name}`;
+    let next: string;
+    if (cur === null) next = name;
+    else if (!cur.split(',').includes(name)) next = `${cur},${name}`;
+    else return;
+    t.service[s] = next;
+    if (this.out.service) this.out.service(c.flowId, next);
   }
 
-  private noteSyn(s: number, d: Decoded): void {
+  /** Nothing (more) to do for the flow in slot `s`. */
+  private none(s: number): void {
+    this.conns[s] = NONE;
+    if (this.out.done) this.out.done(s, this.tracker.id[s]);
+  }
+
+  private noteSyn(s: number, d: AppPacket): void {
     if (2 * s + 1 >= this.isn.length) {
       const n = new Float64Array(Math.max(this.isn.length * 2, 2 * s + 2)).fill(NaN);
       n.set(this.isn);
@@ -281,7 +339,7 @@ export class AppLayer {
     this.isn[2 * s + (this.tracker.lastFwd ? 0 : 1)] = d.seq;
   }
 
-  private startTcp(s: number, d: Decoded): void {
+  private startTcp(s: number, d: AppPacket): void {
     const t = this.tracker;
     const clientIsA = t.origIsA[s] === 1;
     const dir: Dir = t.lastFwd === clientIsA ? 0 : 1;
@@ -296,7 +354,7 @@ export class AppLayer {
     const byPort = TCP_PORTS.get(t.respP[s]) ?? null;
     const kind = byPayload ?? byPort;
     if (kind === null) {
-      this.conns[s] = NONE;
+      this.none(s);
       return;
     }
     const c = new Conn(this, s, t.id[s], t.evidence[s], 'tcp', clientIsA);
@@ -318,7 +376,7 @@ export class AppLayer {
     this.conns[s] = c;
   }
 
-  private startUdp(s: number, d: Decoded): void {
+  private startUdp(s: number, d: AppPacket): void {
     const t = this.tracker;
     // QUIC: a client Initial on any port, or anything on UDP 443
     if (looksLikeQuicInitial(d.tb, d.payloadOff, d.payloadOff + d.payloadCaptured) || t.respP[s] === 443) {
@@ -338,7 +396,7 @@ export class AppLayer {
       return;
     }
     if (!DNS_UDP_PORTS.has(t.respP[s]) && !DNS_UDP_PORTS.has(t.origP[s])) {
-      this.conns[s] = NONE;
+      this.none(s);
       return;
     }
     const c = new Conn(this, s, t.id[s], t.evidence[s], 'udp', t.origIsA[s] === 1);
@@ -360,7 +418,8 @@ export class AppLayer {
    */
   private finishConn(s: number, c: Conn, ended: boolean): void {
     this.refresh(c);
-    this.conns[s] = NONE;
+    if (ended) this.conns[s] = NONE;
+    else this.none(s);
     for (const rx of c.rx) {
       if (rx === null) continue;
       if (ended && c.stream !== null && !c.stream.done) rx.close();

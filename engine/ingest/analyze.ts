@@ -5,7 +5,7 @@
  */
 import { statSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ANOMALIES, EVIDENCE, INTERFACES, NAME_RESOLUTION, PACKET_COMMENTS, PACKETS, type TableDef } from '../../common/fields.js';
+import { ANOMALIES, EVIDENCE, INTERFACES, NAME_RESOLUTION, PACKET_COMMENTS, PACKETS } from '../../common/fields.js';
 import { anomalyLayer, type AnomalyName } from '../../common/anomalies.js';
 import { openCapture, NotACaptureError } from '../readers/open.js';
 import type { FramedReader, RawPacket } from '../readers/reader.js';
@@ -13,7 +13,10 @@ import { linkTypeName } from '../readers/linktypes.js';
 import { Decoded, decodePacket, type DecodeContext } from '../decode/packet.js';
 import { Reassembler } from '../decode/frag.js';
 import { FlowTracker, DEFAULT_FLOW_CONFIG, type FlowConfig } from '../flows/tracker.js';
-import { EarlyStoreWriter, InProcessStoreWriter, openStoreWriter, type StoreWriter } from './writer.js';
+import { EarlyStoreWriter, InProcessStoreWriter, WorkerStoreWriter, openStoreWriter, type StoreWriter } from './writer.js';
+import { AppThread, RecordOutput, appWorkerPath } from './app-feed.js';
+import { MessageChannel } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
 import { FLOWS_WIRE, FlowColumnWriter } from './flow-rows.js';
 import { ColumnBatch } from '../store/batch.js';
 import { sha256File } from './hash.js';
@@ -42,6 +45,11 @@ export interface AnalyzeOptions {
   protocols?: boolean;
   /** Reassembly buffer limits (bytes held ahead of holes, per stream direction and in total). */
   reassemblyLimits?: ReassemblyLimits;
+  /**
+   * Run the application layer on its own thread (default: with 4 or more cores, when the store
+   * has its own thread; `INSTACAP_APP_THREAD=1`/`0` overrides the default).
+   */
+  appThread?: boolean;
 }
 
 export interface EvidenceSummary {
@@ -93,6 +101,8 @@ function tsLess(aSec: number, aNs: number, bSec: number, bNs: number): boolean {
 /** Where an ingest spent its wall time (printed with INSTACAP_TRACE=1). */
 interface Trace {
   startMs: number;
+  /** Waiting for the application thread (in the loop, and for its last records). */
+  appWaitMs: number;
   loopMs: number;
   drainMs: number;
   hashWaitMs: number;
@@ -101,15 +111,17 @@ interface Trace {
 
 export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeResult> {
   const t0 = performance.now();
-  const trace: Trace = { startMs: 0, loopMs: 0, drainMs: 0, hashWaitMs: 0, finishMs: 0 };
+  const trace: Trace = { startMs: 0, appWaitMs: 0, loopMs: 0, drainMs: 0, hashWaitMs: 0, finishMs: 0 };
   const errors: { path: string; message: string }[] = [];
   // the writer owns the database for the whole ingest; it starts on its own thread while the inputs
   // are opened and decoding begins (ids are numbered from 1 here and made case-wide by the writer)
   const writer = new EarlyStoreWriter(opts.inProcessStore ? InProcessStoreWriter.open(opts.caseDir) : openStoreWriter(opts.caseDir));
   let finished = false;
+  // threads started by run() that must be stopped whatever happens
+  const cleanups: (() => Promise<void>)[] = [];
   try {
     const inputs = await openInputs(opts.files, errors);
-    const r = await run(writer, inputs, opts, errors, t0, trace);
+    const r = await run(writer, inputs, opts, errors, t0, trace, cleanups);
     finished = true;
     const tf = performance.now();
     await writer.finish();
@@ -123,9 +135,22 @@ export async function analyze(opts: AnalyzeOptions): Promise<AnalyzeResult> {
   } catch (e) {
     throw storeError(e as Error, opts.caseDir);
   } finally {
+    for (const c of cleanups) await c().catch(() => undefined);
     // never leave the store worker running
     if (!finished) await writer.finish().catch(() => undefined);
   }
+}
+
+/**
+ * The application layer gets its own thread when there are cores for it: with the store and hash
+ * threads it is the fourth busy thread, and on two cores the hand-over costs more than it gains
+ * (bench/README.md). `INSTACAP_APP_THREAD=1` or `0` decides instead.
+ */
+function appThreadByDefault(opts: AnalyzeOptions): boolean {
+  if (opts.inProcessStore || WorkerStoreWriter.workerPath() === null || appWorkerPath() === null) return false;
+  const env = process.env.INSTACAP_APP_THREAD;
+  if (env === '0' || env === '1') return env === '1';
+  return availableParallelism() >= 4;
 }
 
 /** Names the case directory in errors that come from writing it (a full disk, no permission...). */
@@ -184,6 +209,7 @@ async function run(
   errors: { path: string; message: string }[],
   t0: number,
   trace: Trace,
+  cleanups: (() => Promise<void>)[],
 ): Promise<AnalyzeResult> {
   inputs.forEach((inp, i) => (inp.id = 1 + i));
   const packets = new ColumnBatch(PACKETS, 16384);
@@ -220,33 +246,27 @@ async function run(
   const flowCfg: FlowConfig = { ...DEFAULT_FLOW_CONFIG, ...opts.flowConfig };
   const flowWriter = new FlowColumnWriter(flows, flush);
   const tracker = new FlowTracker(flowWriter, 1, flowCfg);
-  // application records: one batch per table, made on first use
-  const appBatches = new Map<TableDef, ColumnBatch>();
-  const recordCounts: Record<string, number> = {};
-  const app =
-    opts.protocols === false
-      ? null
-      : new AppLayer(
-          tracker,
-          {
-            row: (table, row) => {
-              let b = appBatches.get(table);
-              if (!b) {
-                b = new ColumnBatch(table);
-                appBatches.set(table, b);
-              }
-              b.pushRow(row);
-              recordCounts[table.name] = (recordCounts[table.name] ?? 0) + 1;
-              if (b.full) flush(b);
-            },
-            anomaly: (name, detail, flowId, packetNo, offset, sec, ns, ev) => {
-              const inp = inputs[ev - 1];
-              if (inp) inp.anomalies++;
-              addAnomaly(ev, packetNo, offset, sec, ns, name, detail, flowId);
-            },
-          },
-          opts.reassemblyLimits,
-        );
+  // application records: on their own thread when the store has one, else on this thread
+  const useThread = opts.protocols !== false && (opts.appThread ?? appThreadByDefault(opts));
+  let appThread: AppThread | null = null;
+  let app: AppLayer | null = null;
+  let appRecords: RecordOutput | null = null;
+  let attached: Promise<void> = Promise.resolve();
+  if (useThread) {
+    const ch = new MessageChannel();
+    appThread = AppThread.start(tracker, ch.port1, flowCfg.maxFlows, opts.reassemblyLimits);
+    const t = appThread;
+    cleanups.push(() => t.stop());
+    // the store worker may still be starting: records wait in the channel until it listens
+    attached = writer.attachPort(ch.port2).then((ok) => {
+      if (!ok) throw new Error('the case store cannot take records from the application thread');
+    });
+    attached.catch(() => undefined);
+  } else if (opts.protocols !== false) {
+    appRecords = new RecordOutput(flush);
+    app = new AppLayer(tracker, appRecords, opts.reassemblyLimits);
+  }
+  const feed = appThread !== null ? appThread.feed : null;
 
   const addAnomaly = (ev: number, packetNo: number, offset: number, sec: number, ns: number, name: AnomalyName, detail: string, flowId: number) => {
     totalAnomalies++;
@@ -310,7 +330,8 @@ async function run(
     if (decodePacket(pk, d, ctx)) {
       const evicted = tracker.evicted;
       flowId = tracker.packet(d, sec, ns, ev, pk.packetNo, pk.buf);
-      if (app !== null) app.packet(d, sec, ns, pk.packetNo, pk.fileOffset);
+      if (feed !== null) feed.packet(d, sec, ns, pk.packetNo, pk.fileOffset);
+      else if (app !== null) app.packet(d, sec, ns, pk.packetNo, pk.fileOffset);
       if (tracker.evicted !== evicted) {
         inp.anomalies++;
         addAnomaly(ev, pk.packetNo, pk.fileOffset, sec, ns, 'flow_table_full', `flow table limit of ${flowCfg.maxFlows} flows reached: the oldest flow was ended early`, flowId);
@@ -381,6 +402,11 @@ async function run(
           await writer.drain();
           trace.drainMs += performance.now() - tw;
         }
+        if (appThread !== null && appThread.busy) {
+          const tw = performance.now();
+          await appThread.drain();
+          trace.appWaitMs += performance.now() - tw;
+        }
         if (opts.signal?.aborted) {
           aborted = true;
           break;
@@ -405,9 +431,27 @@ async function run(
 
   trace.loopMs = performance.now() - t0;
   tracker.finish();
-  if (app !== null) app.finish();
   ctx.frag.flush(fragAnomaly);
-  for (const b of [packets, flows, anomalies, comments, ...appBatches.values()]) flush(b);
+  for (const b of [packets, flows, anomalies, comments]) flush(b);
+  // the application layer's records and anomaly counts
+  let recordCounts: Record<string, number> = {};
+  let appAnomalies: number[] = [];
+  if (app !== null && appRecords !== null) {
+    app.finish();
+    appRecords.flushAll();
+    recordCounts = appRecords.counts;
+    appAnomalies = appRecords.anomaliesByEvidence;
+    totalAnomalies += appRecords.anomalyCount;
+  } else if (appThread !== null) {
+    const tw = performance.now();
+    await attached;
+    const r = await appThread.finish();
+    trace.appWaitMs += performance.now() - tw;
+    recordCounts = r.counts;
+    appAnomalies = r.anomaliesByEvidence;
+    totalAnomalies += r.anomalyCount;
+  }
+  for (const inp of inputs) inp.anomalies += appAnomalies[inp.id] ?? 0;
 
   // evidence, interfaces, reader issues
   const evRows = new ColumnBatch(EVIDENCE, Math.max(1, inputs.length));

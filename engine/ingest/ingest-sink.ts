@@ -9,6 +9,7 @@ import { CaseStore } from '../store/case-store.js';
 import { ColumnBatch, type BatchMessage } from '../store/batch.js';
 import { tableByName } from '../../common/fields.js';
 import { FLOWS_WIRE, deriveFlowRows } from './flow-rows.js';
+import { FLOW_SERVICES } from './app-feed.js';
 import { flowUid } from '../flows/connstate.js';
 import { rebuildHosts } from '../store/hosts.js';
 import { GeoIp } from '../geo/geoip.js';
@@ -44,6 +45,11 @@ const FLUSH_ROWS = 1 << 16;
 export class IngestSink {
   private sinceCommit = 0;
   private sinceFlush = 0;
+  /**
+   * flows.service decided on the application thread, by flow id, for flow rows not yet written:
+   * filled in when the row arrives; what is left at the end updates rows already written.
+   */
+  private readonly services = new Map<number, string>();
   private constructor(
     private readonly store: CaseStore,
     readonly meta: CaseMeta,
@@ -73,14 +79,22 @@ export class IngestSink {
     let batch: ColumnBatch;
     if (b instanceof ColumnBatch) batch = b;
     else {
-      const t = b.table === FLOWS_WIRE.name ? FLOWS_WIRE : tableByName(b.table);
+      const t = b.table === FLOWS_WIRE.name ? FLOWS_WIRE : b.table === FLOW_SERVICES.name ? FLOW_SERVICES : tableByName(b.table);
       if (!t) throw new Error(`unknown table ${b.table}`);
       batch = ColumnBatch.fromMessage(t, b);
     }
     const rows = batch.rows;
     this.rebase(batch);
-    if (batch.table === FLOWS_WIRE) batch = deriveFlowRows(batch, this.meta.salt);
-    else fillUids(batch, this.meta.salt);
+    if (batch.table === FLOW_SERVICES) {
+      const ids = batch.cols[0] as Uint32Array;
+      const names = batch.cols[1] as (string | null)[];
+      for (let r = 0; r < rows; r++) this.services.set(ids[r], names[r]!);
+      return;
+    }
+    if (batch.table === FLOWS_WIRE) {
+      batch = deriveFlowRows(batch, this.meta.salt);
+      if (this.services.size > 0) this.fillServices(batch);
+    } else fillUids(batch, this.meta.salt);
     this.store.appendNow(batch);
     this.sinceCommit += rows;
     this.sinceFlush += rows;
@@ -111,10 +125,41 @@ export class IngestSink {
     });
   }
 
+  private fillServices(flows: ColumnBatch): void {
+    const fields = flows.table.fields;
+    const ids = flows.cols[fields.findIndex((f) => f.name === 'flow_id')] as Uint32Array;
+    const svc = flows.cols[fields.findIndex((f) => f.name === 'service')] as (string | null)[];
+    for (let r = 0; r < flows.rows; r++) {
+      const v = this.services.get(ids[r]);
+      if (v !== undefined) {
+        svc[r] = v;
+        this.services.delete(ids[r]);
+      }
+    }
+  }
+
+  /** Services that arrived after their flow's row: the rows are updated. */
+  private async updateServices(): Promise<void> {
+    if (this.services.size === 0) return;
+    const con = this.store.con;
+    await con.run('CREATE TEMP TABLE _flow_service (flow_id UINTEGER, service VARCHAR)');
+    const a = await con.createAppender('_flow_service', 'main', 'temp');
+    for (const [id, v] of this.services) {
+      a.appendUInteger(id);
+      a.appendVarchar(v);
+      a.endRow();
+    }
+    a.closeSync();
+    this.services.clear();
+    await con.run('UPDATE flows SET service = s.service FROM _flow_service s WHERE flows.flow_id = s.flow_id');
+    await con.run('DROP TABLE _flow_service');
+  }
+
   async finish(): Promise<void> {
     const t = [performance.now()];
     try {
       await this.store.flush();
+      await this.updateServices();
       // the hosts table covers the whole case: rebuilt from all flows and records
       await rebuildHosts(this.store, openGeo);
       t.push(performance.now());

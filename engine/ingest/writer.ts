@@ -4,7 +4,7 @@
  * `InProcessStoreWriter` does the same work on the calling thread (used when the compiled worker
  * is not available). Both bound the memory held in flight.
  */
-import { Worker } from 'node:worker_threads';
+import { Worker, type MessagePort } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,11 @@ export interface StoreWriter {
   drain(): Promise<void>;
   /** Flushes, checkpoints and closes the database. */
   finish(): Promise<void>;
+  /**
+   * Takes batches from another thread (the application thread) on `port`, acknowledging each on
+   * it. Only a writer on its own thread can; false otherwise.
+   */
+  attachPort(port: MessagePort): Promise<boolean>;
 }
 
 export class InProcessStoreWriter implements StoreWriter {
@@ -49,6 +54,9 @@ export class InProcessStoreWriter implements StoreWriter {
   async drain(): Promise<void> {
     await this.pending;
     if (this.error) throw this.error;
+  }
+  async attachPort(): Promise<boolean> {
+    return false;
   }
   async finish(): Promise<void> {
     await this.pending;
@@ -150,6 +158,11 @@ export class WorkerStoreWriter implements StoreWriter {
     this.worker.postMessage({ type: 'batch', batch: msg }, transfer);
   }
 
+  async attachPort(port: MessagePort): Promise<boolean> {
+    this.worker.postMessage({ type: 'app-port', port }, [port]);
+    return true;
+  }
+
   async drain(): Promise<void> {
     while (this.inFlight >= MAX_IN_FLIGHT && !this.error) await new Promise<void>((r) => this.waiters.push(r));
     if (this.error) throw this.error;
@@ -230,6 +243,11 @@ export class EarlyStoreWriter implements StoreWriter {
     if (!this.inner) return;
     this.handOver();
     await this.inner.drain();
+  }
+
+  async attachPort(port: MessagePort): Promise<boolean> {
+    const w = await this.ready();
+    return w.attachPort(port);
   }
 
   async finish(): Promise<void> {

@@ -3,9 +3,9 @@
  * the application records (so it covers all evidence of the case), then enriched with offline
  * GeoIP/ASN data for globally reachable addresses.
  *
- * - mac: the source MAC seen most often for the address as originator or responder, unless that
- *   MAC carries more than MAX_IPS_PER_MAC addresses (a router's MAC stands for every remote
- *   host; naming it as theirs would mislead).
+ * - mac: the source MAC seen most often for the address as originator or responder (ties: the
+ *   lowest), leaving out MACs that carry more than MAX_IPS_PER_MAC addresses (a router's MAC
+ *   stands for every remote host; naming it as theirs would mislead).
  * - names: DNS answers (A/AAAA data -> owner name), DHCP host names (assigned or client address),
  *   TLS SNI and HTTP Host headers (the responder's address), at most MAX_NAMES, sorted.
  */
@@ -33,6 +33,11 @@ export async function rebuildHosts(store: CaseStore, geo: () => GeoIp | null): P
       SELECT resp_h, ip_version, ts, last_ts, 0, 1, resp_ip_bytes, orig_ip_bytes, resp_l2_addr FROM flows
     ),
     mac_ips AS (SELECT mac, count(DISTINCT ip) AS n FROM ends WHERE mac IS NOT NULL GROUP BY mac),
+    -- the most frequent MAC of an address (ties: the lowest, so that the choice never depends on row order)
+    ip_macs AS (
+      SELECT e.ip, e.mac, count(*) AS c FROM ends e JOIN mac_ips m USING (mac) WHERE m.n <= ${MAX_IPS_PER_MAC} GROUP BY e.ip, e.mac
+    ),
+    best_mac AS (SELECT ip, first(mac ORDER BY c DESC, mac) AS mac FROM ip_macs GROUP BY ip),
     names AS (
       SELECT data AS ip, lower(name) AS name FROM dns_answers WHERE type IN (1, 28) AND data <> '' AND name <> ''
       UNION SELECT coalesce(assigned_addr, client_addr), host_name FROM dhcp WHERE host_name IS NOT NULL AND coalesce(assigned_addr, client_addr) IS NOT NULL
@@ -43,11 +48,11 @@ export async function rebuildHosts(store: CaseStore, geo: () => GeoIp | null): P
       SELECT ip, string_agg(name, ',' ORDER BY name) AS names FROM (SELECT ip, name, row_number() OVER (PARTITION BY ip ORDER BY name) AS k FROM names) WHERE k <= ${MAX_NAMES} GROUP BY ip
     )
     SELECT e.ip, any_value(e.ip_version) AS ip_version,
-           mode(e.mac) FILTER (WHERE e.mac IS NOT NULL AND m.n <= ${MAX_IPS_PER_MAC}) AS mac,
+           any_value(bm.mac) AS mac,
            any_value(nl.names) AS names,
            epoch_ns(min(e.ts))::VARCHAR AS first_seen, epoch_ns(max(e.last_ts))::VARCHAR AS last_seen,
            sum(e.o)::DOUBLE AS flows_orig, sum(e.r)::DOUBLE AS flows_resp, sum(e.sent)::DOUBLE AS sent, sum(e.recv)::DOUBLE AS recv
-      FROM ends e LEFT JOIN mac_ips m USING (mac) LEFT JOIN name_lists nl USING (ip)
+      FROM ends e LEFT JOIN best_mac bm USING (ip) LEFT JOIN name_lists nl USING (ip)
      GROUP BY e.ip ORDER BY e.ip`);
   const batch = new ColumnBatch(HOSTS);
   let g: GeoIp | null | undefined;
