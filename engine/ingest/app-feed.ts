@@ -117,7 +117,7 @@ export class AppFeed {
     if (this.sentId[s] !== id) this.start(s, id);
     else if (this.sentOrigIsA[s] !== t.origIsA[s]) this.roles(s);
     if (this.bpos + len > this.bytes.length) this.flush(len);
-    const o = this.reserve();
+    const o = this.reserve(len);
     const e = this.ev;
     e[o] = OP_PACKET;
     e[o + 1] = s;
@@ -189,8 +189,9 @@ export class AppFeed {
     if (this.spareBytes.length < 4 && b.bytes.length === BYTES_PER_BATCH) this.spareBytes.push(b.bytes);
   }
 
-  private reserve(): number {
-    if (this.n === EVENTS_PER_BATCH) this.flush();
+  /** Room for one more event (and `room` payload bytes when a new batch has to be started). */
+  private reserve(room = 0): number {
+    if (this.n === EVENTS_PER_BATCH) this.flush(room);
     return this.n++ * W;
   }
 
