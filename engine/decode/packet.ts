@@ -1,6 +1,8 @@
 /**
  * Packet decoding: link layer -> VLAN -> IPv4/IPv6 (extension headers, fragments reassembled,
- * IP-in-IP and GRE decapsulated) -> TCP/UDP/ICMP/ICMPv6. Pure over its inputs apart from the
+ * IP-in-IP and GRE decapsulated) -> TCP/UDP/ICMP/ICMPv6; tunnels inside UDP (VXLAN, Geneve,
+ * GTP-U, Teredo) are decoded into a second `Decoded` by `decodeUdpTunnel`, since the outer
+ * datagram is a flow of its own. Pure over its inputs apart from the
  * fragment reassembler; never throws: malformed input becomes named anomalies on `Decoded`.
  *
  * Hot path: one reused `Decoded` object, offsets into the original buffer, no per-packet
@@ -697,4 +699,147 @@ function udp(b: Buffer, p: number, avail: number, l4Len: number, d: Decoded, ctx
   d.payloadCaptured = Math.max(0, Math.min(avail - 8, plen));
   void ctx;
   return true;
+}
+
+// ---- tunnels inside UDP ------------------------------------------------------------------------
+
+/** UDP ports of the tunnels decapsulated (Zeek's defaults). */
+export const UDP_TUNNEL_PORTS: ReadonlySet<number> = new Set([4789, 6081, 2152, 3544]);
+
+/** Zeek's service names of the outer UDP connections. */
+export type UdpTunnel = 'vxlan' | 'geneve' | 'gtpv1' | 'teredo';
+
+/**
+ * The packet inside a UDP tunnel, when `outer` (a decoded UDP datagram) carries one: VXLAN (UDP
+ * 4789: 8-byte header with the I flag, then Ethernet), Geneve (6081: version 0, options, then
+ * Ethernet or IP), GTP-U (2152: GTPv1 T-PDU with optional fields and extension headers, then IP)
+ * or Teredo (3544, either port: optional authentication and origin-indication headers, then an
+ * IPv6 header whose lengths fit the datagram; on other ports, between a client and its relays or
+ * peers, an IPv6 header with a Teredo address 2001:0::/32). Teredo bubbles open NAT state only
+ * and are left in the outer flow. The inner packet is decoded into `inner` (its
+ * link-layer addresses and VLANs are the outer packet's) and the tunnel's name is returned; null
+ * when the payload is not such a tunnel. Bytes are checked before use: a payload that only
+ * looks like a tunnel by its port is left alone, never an error.
+ */
+export function decodeUdpTunnel(outer: Decoded, inner: Decoded, ctx: DecodeContext): UdpTunnel | null {
+  if (outer.proto !== PROTO_UDP || outer.payloadCaptured === 0 || outer.tunnelDepth >= 4) return null;
+  const sp = outer.sport;
+  const dp = outer.dport;
+  const b = outer.tb;
+  const p = outer.payloadOff;
+  const end = p + outer.payloadCaptured;
+  // Teredo peers other than the server talk on any port: recognised by the packet itself
+  const anyPort = !UDP_TUNNEL_PORTS.has(dp) && !UDP_TUNNEL_PORTS.has(sp);
+  if (anyPort && (b[p] >> 4 !== 6 || !teredoAddresses(b, p, end))) return null;
+  const snapped = outer.payloadCaptured < outer.payloadLen;
+  let kind: UdpTunnel | null = null;
+  let at = -1;
+  let next = 0; // 1: Ethernet, 4: IPv4, 6: IPv6
+  if (dp === 4789) {
+    // VXLAN (RFC 7348): flags (I = 0x08), 3 reserved, VNI (3), reserved
+    if (end - p >= 8 && (b[p] & 0x08) !== 0) {
+      kind = 'vxlan';
+      at = p + 8;
+      next = 1;
+    }
+  } else if (dp === 6081) {
+    // Geneve (RFC 8926): version (2 bits) and option length in 4-byte words, flags, protocol type
+    if (end - p >= 8 && b[p] >> 6 === 0) {
+      const hl = 8 + (b[p] & 0x3f) * 4;
+      const type = u16be(b, p + 2);
+      if (end - p >= hl && (type === ETH_TEB || type === ETH_IPV4 || type === ETH_IPV6)) {
+        kind = 'geneve';
+        at = p + hl;
+        next = type === ETH_TEB ? 1 : type === ETH_IPV4 ? 4 : 6;
+      }
+    }
+  } else if (dp === 2152 || sp === 2152) {
+    at = gtpU(b, p, end);
+    if (at >= 0 && at < end) {
+      const v = b[at] >> 4;
+      if (v === 4 || v === 6) {
+        kind = 'gtpv1';
+        next = v;
+      }
+    }
+  } else if (dp === 3544 || sp === 3544 || anyPort) {
+    at = teredo(b, p, end);
+    if (at >= 0) {
+      kind = 'teredo';
+      next = 6;
+    }
+  }
+  if (kind === null) return null;
+  inner.reset();
+  inner.tunnelDepth = outer.tunnelDepth + 1;
+  inner.macOff = outer.macOff;
+  inner.vlan = outer.vlan;
+  inner.innerVlan = outer.innerVlan;
+  if (next === 1) ethernet(b, at, end, inner, ctx, snapped);
+  else if (next === 4) ip4(b, at, end, inner, ctx, snapped);
+  else ip6(b, at, end, inner, ctx, snapped);
+  return kind;
+}
+
+/**
+ * Decodes a packet as the flow table sees it: the packet inside a UDP tunnel when there is one
+ * (decoded into `inner`), else the packet itself (in `d`). Null when the link type is not
+ * decodable.
+ */
+export function decodeInnermost(pk: RawPacket, d: Decoded, inner: Decoded, ctx: DecodeContext): Decoded | null {
+  if (!decodePacket(pk, d, ctx)) return null;
+  if (d.proto === PROTO_UDP && d.payloadCaptured > 0 && decodeUdpTunnel(d, inner, ctx) !== null) return inner;
+  return d;
+}
+
+/** Where a GTPv1-U T-PDU's payload starts in b[p, end), or -1 (another message or not GTP). */
+function gtpU(b: Buffer, p: number, end: number): number {
+  if (end - p < 8) return -1;
+  const flags = b[p];
+  // version 1, protocol type GTP, message type 255 (T-PDU)
+  if (flags >> 5 !== 1 || (flags & 0x10) === 0 || b[p + 1] !== 0xff) return -1;
+  let q = p + 8;
+  if ((flags & 0x07) !== 0) {
+    // sequence number, N-PDU number and next extension header type are present together
+    if (end - q < 4) return -1;
+    let ext = b[q + 3];
+    q += 4;
+    for (let n = 0; ext !== 0; n++) {
+      if (n >= 16 || end - q < 4) return -1;
+      const len = b[q] * 4;
+      if (len === 0 || end - q < len) return -1;
+      ext = b[q + len - 1];
+      q += len;
+    }
+  }
+  return q;
+}
+
+/** Where a Teredo datagram's IPv6 packet starts in b[p, end), or -1. */
+function teredo(b: Buffer, p: number, end: number): number {
+  let q = p;
+  // authentication header (RFC 4380 5.1.1): 00 01, id length, auth length, id, auth, nonce (8), confirmation (1)
+  if (end - q >= 4 && b[q] === 0 && b[q + 1] === 1) {
+    q += 4 + b[q + 2] + b[q + 3] + 9;
+    if (q > end) return -1;
+  }
+  // origin indication: 00 00, port and address (8 bytes in all)
+  if (end - q >= 8 && b[q] === 0 && b[q + 1] === 0) q += 8;
+  // an IPv6 header whose payload length is what the datagram holds (Zeek checks the same)
+  if (end - q < 40 || b[q] >> 4 !== 6) return -1;
+  const plen = u16be(b, q + 4);
+  if (40 + plen !== end - q) return -1;
+  // a bubble (no next header, no payload) only opens NAT state: no inner connection, as Zeek
+  if (plen === 0 && b[q + 6] === 59) return -1;
+  return q;
+}
+
+/**
+ * An IPv6 header at b[p] whose payload fills the datagram and with an address in the Teredo
+ * prefix 2001:0::/32 (Zeek's Teredo signature looks for the same).
+ */
+function teredoAddresses(b: Buffer, p: number, end: number): boolean {
+  if (end - p < 40 || 40 + u16be(b, p + 4) !== end - p) return false;
+  const pre = (o: number) => b[o] === 0x20 && b[o + 1] === 0x01 && b[o + 2] === 0 && b[o + 3] === 0;
+  return pre(p + 8) || pre(p + 24);
 }

@@ -10,7 +10,7 @@ import { anomalyLayer, type AnomalyName } from '../../common/anomalies.js';
 import { openCapture, NotACaptureError } from '../readers/open.js';
 import type { FramedReader, RawPacket } from '../readers/reader.js';
 import { linkTypeName } from '../readers/linktypes.js';
-import { Decoded, decodePacket, type DecodeContext } from '../decode/packet.js';
+import { Decoded, PROTO_UDP, decodePacket, decodeUdpTunnel, type DecodeContext } from '../decode/packet.js';
 import { Reassembler } from '../decode/frag.js';
 import { FlowTracker, DEFAULT_FLOW_CONFIG, type FlowConfig } from '../flows/tracker.js';
 import { EarlyStoreWriter, InProcessStoreWriter, WorkerStoreWriter, openStoreWriter, type StoreWriter } from './writer.js';
@@ -284,6 +284,8 @@ async function run(
   };
 
   const d = new Decoded();
+  /** The packet inside a UDP tunnel. */
+  const inner = new Decoded();
   const ctx: DecodeContext = { frag: new Reassembler(), now: 0 };
   let currentEv = 0;
   const fragAnomaly = (name: AnomalyName, detail: string) => addAnomaly(currentEv, 0, 0, NaN, 0, name, detail, 0);
@@ -312,6 +314,13 @@ async function run(
     }
   };
 
+  const packetAnomalies = (inp: Input, pk: RawPacket, a: Decoded, flowId: number) => {
+    for (let i = 0; i < a.anomalies.length; i++) {
+      inp.anomalies++;
+      addAnomaly(inp.id, pk.packetNo, pk.fileOffset, pk.tsSec, pk.tsNs, a.anomalies[i], a.details[i], flowId);
+    }
+  };
+
   const handle = (inp: Input, pk: RawPacket) => {
     const ev = inp.id;
     currentEv = ev;
@@ -329,19 +338,27 @@ async function run(
     let flowId = 0;
     if (decodePacket(pk, d, ctx)) {
       const evicted = tracker.evicted;
-      flowId = tracker.packet(d, sec, ns, ev, pk.packetNo, pk.buf);
-      if (feed !== null) feed.packet(d, sec, ns, pk.packetNo, pk.fileOffset);
-      else if (app !== null) app.packet(d, sec, ns, pk.packetNo, pk.fileOffset);
+      // a UDP tunnel (VXLAN, Geneve, GTP-U, Teredo): the outer datagram is a flow of its own (named
+      // after the tunnel, as Zeek), and the packet belongs to the inner flow
+      let x = d;
+      if (d.proto === PROTO_UDP && d.payloadCaptured > 0) {
+        const tunnel = decodeUdpTunnel(d, inner, ctx);
+        if (tunnel !== null) {
+          tracker.packet(d, sec, ns, ev, pk.packetNo, pk.buf);
+          const os = tracker.lastSlot;
+          if (os >= 0 && tracker.service[os] === null) tracker.service[os] = tunnel;
+          x = inner;
+        }
+      }
+      flowId = tracker.packet(x, sec, ns, ev, pk.packetNo, pk.buf);
+      if (feed !== null) feed.packet(x, sec, ns, pk.packetNo, pk.fileOffset);
+      else if (app !== null) app.packet(x, sec, ns, pk.packetNo, pk.fileOffset);
       if (tracker.evicted !== evicted) {
         inp.anomalies++;
         addAnomaly(ev, pk.packetNo, pk.fileOffset, sec, ns, 'flow_table_full', `flow table limit of ${flowCfg.maxFlows} flows reached: the oldest flow was ended early`, flowId);
       }
-      if (d.anomalies.length) {
-        for (let i = 0; i < d.anomalies.length; i++) {
-          inp.anomalies++;
-          addAnomaly(ev, pk.packetNo, pk.fileOffset, sec, ns, d.anomalies[i], d.details[i], flowId);
-        }
-      }
+      if (d.anomalies.length) packetAnomalies(inp, pk, d, flowId);
+      if (x !== d && inner.anomalies.length) packetAnomalies(inp, pk, inner, flowId);
     } else if (!inp.unknownLinkReported.has(pk.linkType)) {
       inp.unknownLinkReported.add(pk.linkType);
       inp.anomalies++;

@@ -30,7 +30,17 @@ function fillUids(b: ColumnBatch, salt: number): void {
   if (u < 0 || fi < 0) return;
   const uid = b.cols[u] as (string | null)[];
   const ids = b.cols[fi] as unknown as ArrayLike<number>;
-  for (let r = 0; r < b.rows; r++) uid[r] = ids[r] > 0 ? flowUid(salt, ids[r]) : '';
+  // a connection's records usually come together (a DNS row and its answers): one uid for a run
+  let last = -1;
+  let text = '';
+  for (let r = 0; r < b.rows; r++) {
+    const id = ids[r];
+    if (id !== last) {
+      last = id;
+      text = id > 0 ? flowUid(salt, id) : '';
+    }
+    uid[r] = text;
+  }
 }
 
 export interface CaseMeta {

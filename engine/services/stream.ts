@@ -11,7 +11,7 @@
 import type { CaseStore } from '../store/case-store.js';
 import type { EvidenceReader } from '../readers/random.js';
 import { flowByUid, openEvidence } from './packets.js';
-import { Decoded, decodePacket, PROTO_TCP, TCP_SYN } from '../decode/packet.js';
+import { Decoded, decodeInnermost, PROTO_TCP, TCP_SYN } from '../decode/packet.js';
 import { Reassembler } from '../decode/frag.js';
 import { formatIPv4, formatIPv6 } from '../decode/addr.js';
 import { ReassemblyBudget, TcpStream, type StreamReceiver } from '../streams/tcp-reassembler.js';
@@ -119,6 +119,7 @@ export async function followStream(store: CaseStore, uid: string, opts: FollowOp
   }
 
   const d = new Decoded();
+  const inner = new Decoded();
   const ctx = { frag: new Reassembler(), now: 0 };
   let reader: EvidenceReader | null = null;
   let readerEv = -1;
@@ -148,13 +149,15 @@ export async function followStream(store: CaseStore, uid: string, opts: FollowOp
         const p = await reader!.packetAt(Number(r.file_offset));
         const raw = { buf: p.data, off: 0, caplen: p.data.length, origlen: p.origlen, tsSec: p.tsSec, tsNs: p.tsNs, linkType: p.linkType, ifIndex: 0, fileOffset: 0, packetNo: pno, comment: null };
         ctx.now = p.tsSec;
-        if (!decodePacket(raw, d, ctx) || d.proto !== PROTO_TCP || !d.hasL4) continue;
-        const src = d.ipVersion === 4 ? formatIPv4(d.nb, d.srcOff) : formatIPv6(d.nb, d.srcOff);
-        const dir: Dir = src === origH && d.sport === origP ? 0 : 1;
+        // the connection may be inside a UDP tunnel (VXLAN, Geneve, GTP-U, Teredo)
+        const x = decodeInnermost(raw, d, inner, ctx);
+        if (x === null || x.proto !== PROTO_TCP || !x.hasL4) continue;
+        const src = x.ipVersion === 4 ? formatIPv4(x.nb, x.srcOff) : formatIPv6(x.nb, x.srcOff);
+        const dir: Dir = src === origH && x.sport === origP ? 0 : 1;
         collectors[dir].packetNo = pno;
         collectors[dir].evidenceId = ev;
-        if (d.tcpFlags & TCP_SYN) streams[dir].syn(d.seq);
-        if (d.payloadCaptured > 0) streams[dir].segment(d.tcpFlags & TCP_SYN ? d.seq + 1 : d.seq, d.tb, d.payloadOff, d.payloadOff + d.payloadCaptured);
+        if (x.tcpFlags & TCP_SYN) streams[dir].syn(x.seq);
+        if (x.payloadCaptured > 0) streams[dir].segment(x.tcpFlags & TCP_SYN ? x.seq + 1 : x.seq, x.tb, x.payloadOff, x.payloadOff + x.payloadCaptured);
       }
       const last = idx.rows[idx.rows.length - 1];
       after = { ev: Number(last.evidence_id), pno: Number(last.packet_no) };

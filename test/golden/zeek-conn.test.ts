@@ -76,7 +76,6 @@ interface Known {
 }
 
 const row = (...cells: (string | number)[]) => cells.join('\t');
-const TEREDO = 'protocols/tunnels/zeek_tunnels_Teredo.pcap.zeek.teredo.conn.log';
 
 /**
  * Explained differences, row by row (exact: an entry that stops occurring fails the test). A
@@ -84,34 +83,18 @@ const TEREDO = 'protocols/tunnels/zeek_tunnels_Teredo.pcap.zeek.teredo.conn.log'
  */
 const KNOWN: Known[] = [
   {
-    log: TEREDO,
-    zeekOnly: [
-      row('2001:0:4137:9e50:8000:f12a:b9c8:2815', 128, '2001:4860:0:2001::68', 129, 'icmp', 4, 4, 'OTH', '-', 1, 52, 1, 52),
-      row('2001:0:4137:9e50:8000:f12a:b9c8:2815', 1286, '2001:4860:0:2001::68', 80, 'tcp', 1675, 10467, 'S1', 'ShADad', 10, 2279, 12, 11191),
-      row('fe80::8000:f227:bec8:61af', 134, 'fe80::8000:ffff:ffff:fffd', 133, 'icmp', '-', '-', 'OTH', '-', 1, 88, 0, 0),
-      row('fe80::8000:ffff:ffff:fffd', 133, 'ff02::2', 134, 'icmp', '-', '-', 'OTH', '-', 1, 64, 0, 0),
-    ],
-    oursOnly: [],
-    reason:
-      'Teredo (IPv6 in UDP 3544) is not decapsulated: the inner IPv6 connections are missing (their datagrams stay in the outer UDP flows)',
-  },
-  {
     log: 'protocols/tunnels/zeek_tunnels_vxlan.pcap.zeek.vxlan.conn.log',
     zeekOnly: [row('10.0.0.1', 8, '10.0.0.2', 0, 'icmp', 224, 224, 'OTH', 'X', 4, 336, 4, 336)],
-    oursOnly: [],
-    reason: 'VXLAN (UDP 4789) is not decapsulated: the inner ICMP connection is missing',
-  },
-  {
-    log: 'protocols/tunnels/zeek_tunnels_geneve.pcap.zeek.geneve.conn.log',
-    zeekOnly: [row('30.0.0.1', 8, '30.0.0.2', 0, 'icmp', 168, 168, 'OTH', '-', 3, 252, 3, 252)],
-    oursOnly: [],
-    reason: 'Geneve (UDP 6081) is not decapsulated: the inner ICMP connection is missing',
+    oursOnly: [row('10.0.0.1', 8, '10.0.0.2', 0, 'icmp', 224, 224, 'OTH', '-', 4, 336, 4, 336)],
+    reason:
+      "the inner ICMP connection of the VXLAN tunnel matches but for its history: Zeek writes 'X' here, a letter its documentation does not list for ICMP; ours is '-' as for every ICMP connection",
   },
   {
     log: 'protocols/tunnels/zeek_gtp1_gn_normal_incl_fragmentation.pcap.zeek.outer_ip_frag.conn.log',
     zeekOnly: [row('10.131.47.185', 1923, '79.101.110.141', 80, 'tcp', 2100, 56702, 'SF', 'ShADadfgF', 27, 3204, 41, 52594)],
-    oursOnly: [],
-    reason: 'GTP-U (UDP 2152) is not decapsulated: the inner TCP/HTTP connection is missing (the outer, fragmented UDP flow matches)',
+    oursOnly: [row('10.131.47.185', 1923, '79.101.110.141', 80, 'tcp', 2100, 56702, 'SF', 'ShADadfF', 27, 3204, 41, 52594)],
+    reason:
+      "the inner TCP connection of the GTP-U tunnel matches but for Zeek's 'g' (a content gap in the responder's stream): the flow tracker does not write the gap letters; follow-stream and the parsers do see the gap (tcp_content_gap)",
   },
 ];
 

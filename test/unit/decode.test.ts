@@ -5,7 +5,7 @@
  * anomalies of malformed variants.
  */
 import { describe, expect, it } from 'vitest';
-import { Decoded, decodePacket, type DecodeContext } from '../../engine/decode/packet.js';
+import { Decoded, decodePacket, decodeUdpTunnel, type DecodeContext } from '../../engine/decode/packet.js';
 import { Reassembler } from '../../engine/decode/frag.js';
 import { formatIPv4, formatIPv6, formatMac } from '../../engine/decode/addr.js';
 import type { AnomalyName } from '../../common/anomalies.js';
@@ -432,5 +432,65 @@ describe('Decoded reuse', () => {
     decodePacket(rawPacket(eth(Buffer.alloc(28), 0x0806)), d, ctx);
     expect([d.vlan, d.anomalies.length, d.hasL4, d.ipVersion, d.isArp, d.proto]).toEqual([-1, 0, false, 0, true, -1]);
     expect(mac(MAC_A).length).toBe(6);
+  });
+});
+
+describe('tunnels inside UDP (decodeUdpTunnel)', () => {
+  const inner4 = () => ipv4(icmp(8, 0, Buffer.from('ping')), { proto: 1, src: '10.9.0.1', dst: '10.9.0.2' });
+  const innerTcp6 = () => ipv6(tcp(Buffer.from('GET / HTTP/1.1\r\n\r\n'), { sport: 1286, dport: 80, flags: 0x18 }), { src: '2001:0:4137:9e50::1', dst: '2001:4860::68' });
+  function tunnel(payload: Buffer, sport: number, dport: number): { kind: string | null; outer: Decoded; inner: Decoded } {
+    const ctx = ctxOf();
+    const outer = decode(eth(ipv4(udp(payload, { sport, dport }), { proto: 17, src: '192.0.2.1', dst: '192.0.2.2' })), 1, { ctx });
+    const inner = new Decoded();
+    return { kind: decodeUdpTunnel(outer, inner, ctx), outer, inner };
+  }
+
+  it('VXLAN: 8-byte header with the I flag, then Ethernet', () => {
+    const { kind, inner } = tunnel(Buffer.concat([Buffer.from('0800000000007b00', 'hex'), eth(inner4())]), 39924, 4789);
+    expect(kind).toBe('vxlan');
+    expect([src(inner), dst(inner), inner.proto, inner.icmpType, inner.tunnelDepth]).toEqual(['10.9.0.1', '10.9.0.2', 1, 8, 1]);
+  });
+
+  it('Geneve: options skipped, Ethernet or IP inside', () => {
+    const opt = Buffer.alloc(8, 0xee);
+    const eth0 = tunnel(Buffer.concat([Buffer.from('0200655800000100', 'hex'), opt, eth(inner4())]), 1000, 6081);
+    expect(eth0.kind).toBe('geneve');
+    expect(src(eth0.inner)).toBe('10.9.0.1');
+    const ip = tunnel(Buffer.concat([Buffer.from('0000080000000100', 'hex'), inner4()]), 1000, 6081);
+    expect([ip.kind, dst(ip.inner)]).toEqual(['geneve', '10.9.0.2']);
+    // version 1 is not Geneve as defined: left alone
+    expect(tunnel(Buffer.concat([Buffer.from('4000655800000100', 'hex'), eth(inner4())]), 1000, 6081).kind).toBeNull();
+  });
+
+  it('GTP-U: T-PDUs with optional fields and extension headers; other messages are not tunnels', () => {
+    const plain = tunnel(Buffer.concat([Buffer.from('30ff002400000001', 'hex'), inner4()]), 2152, 2152);
+    expect([plain.kind, src(plain.inner), plain.inner.proto]).toEqual(['gtpv1', '10.9.0.1', 1]);
+    // E flag: sequence, N-PDU, next type 0x85 (PDU session container, 1 word), another one, then none
+    const ext = tunnel(Buffer.concat([Buffer.from('34ff00000000000100000085', 'hex'), Buffer.from('01aabb85', 'hex'), Buffer.from('01ccdd00', 'hex'), inner4()]), 2152, 2152);
+    expect([ext.kind, dst(ext.inner)]).toEqual(['gtpv1', '10.9.0.2']);
+    // echo request (message type 1)
+    expect(tunnel(Buffer.concat([Buffer.from('3201000400000000', 'hex'), Buffer.alloc(4)]), 2152, 2152).kind).toBeNull();
+  });
+
+  it('Teredo: origin indication and authentication headers, peers on any port by the Teredo prefix, bubbles left in the outer flow', () => {
+    const withOrigin = tunnel(Buffer.concat([Buffer.from('0000f12a4137b9c8', 'hex'), innerTcp6()]), 3544, 3797);
+    expect([withOrigin.kind, withOrigin.inner.ipVersion, withOrigin.inner.sport, withOrigin.inner.dport]).toEqual(['teredo', 6, 1286, 80]);
+    expect(payload(withOrigin.inner)).toBe('GET / HTTP/1.1\r\n\r\n');
+    const auth = Buffer.concat([Buffer.from('00010000', 'hex'), Buffer.alloc(9)]);
+    expect(tunnel(Buffer.concat([auth, innerTcp6()]), 3797, 3544).kind).toBe('teredo');
+    // a relay on another port: recognised by the 2001:0::/32 address
+    expect(tunnel(innerTcp6(), 32900, 3797).kind).toBe('teredo');
+    // the same IPv6 packet without a Teredo address on an ordinary port is not a tunnel
+    const plain6 = ipv6(tcp(Buffer.from('x'), { sport: 1, dport: 2 }), { src: '2001:db8::1', dst: '2001:db8::2' });
+    expect(tunnel(plain6, 32900, 3797).kind).toBeNull();
+    // a bubble: IPv6 with no next header and no payload
+    expect(tunnel(ipv6(Buffer.alloc(0), { nh: 59, src: 'fe80::1', dst: '2001:0:4137:9e50::1' }), 3544, 3797).kind).toBeNull();
+    // lengths that do not fit the datagram
+    expect(tunnel(Buffer.concat([innerTcp6(), Buffer.alloc(3)]), 3544, 3797).kind).toBeNull();
+  });
+
+  it('VXLAN without the I flag, and other UDP, are not tunnels', () => {
+    expect(tunnel(Buffer.concat([Buffer.from('0000000000007b00', 'hex'), eth(inner4())]), 39924, 4789).kind).toBeNull();
+    expect(tunnel(Buffer.from('hello'), 5000, 53).kind).toBeNull();
   });
 });

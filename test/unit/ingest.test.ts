@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { analyze } from '../../engine/ingest/analyze.js';
 import { CaseStore } from '../../engine/store/case-store.js';
+import { followStream } from '../../engine/services/stream.js';
 
 const PCAPS = join(__dirname, '..', '..', '..', 'shared', 'pcaps');
 const WIKI = join(PCAPS, 'reference', 'zeek', 'zeek_wikipedia.pcap');
@@ -221,6 +222,47 @@ describe('application layer in the ingest', () => {
     expect(await q(dir, `select resp_p, service from flows where proto = 'tcp'`)).toEqual([{ resp_p: 80, service: 'ssh' }]);
     const a = await q(dir, `select name, detail from anomalies where name = 'app_detect_conflict'`);
     expect(a).toEqual([{ name: 'app_detect_conflict', detail: 'port 80 suggests http, the payload is ssh' }]);
+  });
+});
+
+describe('tunnels inside UDP in the ingest', () => {
+  it('GTP-U: the outer flow is named gtpv1, the inner HTTP connection is a flow with its records and its stream', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-gtp-'));
+    await analyze({ files: [join(PCAPS, 'protocols', 'tunnels', 'zeek_gtp1_gn_normal_incl_fragmentation.pcap')], caseDir: dir });
+    const flows = await q(dir, `select uid, proto::varchar p, orig_p::int op, resp_p::int rp, service from flows order by flow_id`);
+    expect(flows.map(({ p, op, rp, service }) => ({ p, op, rp, service }))).toEqual([
+      { p: 'udp', op: 2152, rp: 2152, service: 'gtpv1' },
+      { p: 'tcp', op: 1923, rp: 80, service: 'http' },
+    ]);
+    expect(await q(dir, `select method, status_code::int s from http`)).toEqual([{ method: 'GET', s: 206 }]);
+    // the packet index points at the inner connection, and its stream is rebuilt through the tunnel
+    const store = await CaseStore.openReadOnly(dir);
+    try {
+      const page = await followStream(store, String(flows[1].uid), { maxBytes: 64 });
+      const server = page.chunks.filter((c) => c.dir === 1 && c.data !== null).map((c) => c.data!.toString('latin1')).join('');
+      expect(server.startsWith('HTTP/1.1 206 Partial Content')).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('VXLAN, Geneve and Teredo: inner connections appear beside the outer UDP flows', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-tun-'));
+    const files = ['zeek_tunnels_vxlan.pcap', 'zeek_tunnels_geneve.pcap', 'zeek_tunnels_Teredo.pcap'].map((f) => join(PCAPS, 'protocols', 'tunnels', f));
+    await analyze({ files, caseDir: dir });
+    const svc = await q(dir, `select service, count(*)::int n from flows where service in ('vxlan', 'geneve', 'teredo') group by 1 order by 1`);
+    expect(svc.map((r) => r.service)).toEqual(['geneve', 'teredo', 'vxlan']);
+    const inner = await q(
+      dir,
+      `select orig_h, resp_h, resp_p::int rp, proto::varchar p from flows
+        where orig_h in ('10.0.0.1', '30.0.0.1', '2001:0:4137:9e50:8000:f12a:b9c8:2815') order by 1, 3`,
+    );
+    expect(inner).toEqual([
+      { orig_h: '10.0.0.1', resp_h: '10.0.0.2', rp: 0, p: 'icmp' },
+      { orig_h: '2001:0:4137:9e50:8000:f12a:b9c8:2815', resp_h: '2001:4860:0:2001::68', rp: 80, p: 'tcp' },
+      { orig_h: '2001:0:4137:9e50:8000:f12a:b9c8:2815', resp_h: '2001:4860:0:2001::68', rp: 129, p: 'icmp' },
+      { orig_h: '30.0.0.1', resp_h: '30.0.0.2', rp: 0, p: 'icmp' },
+    ]);
   });
 });
 
