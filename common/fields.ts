@@ -148,6 +148,7 @@ export const FLOWS: TableDef = {
     f('ack_count', 'u32', 'TCP packets with ACK set.'),
     f('urg_count', 'u32', 'TCP packets with URG set.'),
     f('first_payloads', 'str', 'Transport payload sizes of the first 8 packets with payload, comma-separated; negative = from the responder.'),
+    f('tunnel_parents', 'str', "Uid of the UDP tunnel flow (VXLAN, Geneve, GTP-U, Teredo) that carried this connection, as Zeek's tunnel_parents (the first one when several did), or NULL.", true),
   ],
 };
 

@@ -176,6 +176,8 @@ export class FlowTracker {
   history: string[] = [];
   /** flows.service per slot (set by the application layer), or null. */
   service: (string | null)[] = [];
+  /** Flow id of the UDP tunnel flow that carried this one (set by the ingest), 0 when none. */
+  tunnelParent = new Uint32Array(0);
   /** Slot of the last packet given to `packet()` (-1 when it belonged to no flow). */
   lastSlot = -1;
   /** The last packet went from the canonical side A (lower address/port) to B. */
@@ -354,6 +356,7 @@ export class FlowTracker {
       return b;
     };
     this.id = g(this.id);
+    this.tunnelParent = g(this.tunnelParent);
     this.evidence = g(this.evidence);
     this.firstPkt = g(this.firstPkt);
     this.ipProto = g(this.ipProto);
@@ -429,6 +432,7 @@ export class FlowTracker {
     this.flagCounts.fill(0, s * 6, s * 6 + 6);
     this.history[s] = '';
     this.service[s] = null;
+    this.tunnelParent[s] = 0;
     this.keys[s] = LIVE;
     for (let e = 2 * s; e < 2 * s + 2; e++) {
       this.eState[e] = TcpState.Inactive;

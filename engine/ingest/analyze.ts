@@ -341,16 +341,21 @@ async function run(
       // a UDP tunnel (VXLAN, Geneve, GTP-U, Teredo): the outer datagram is a flow of its own (named
       // after the tunnel, as Zeek), and the packet belongs to the inner flow
       let x = d;
+      let outerId = 0;
       if (d.proto === PROTO_UDP && d.payloadCaptured > 0) {
         const tunnel = decodeUdpTunnel(d, inner, ctx);
         if (tunnel !== null) {
-          tracker.packet(d, sec, ns, ev, pk.packetNo, pk.buf);
+          outerId = tracker.packet(d, sec, ns, ev, pk.packetNo, pk.buf);
           const os = tracker.lastSlot;
           if (os >= 0 && tracker.service[os] === null) tracker.service[os] = tunnel;
           x = inner;
         }
       }
       flowId = tracker.packet(x, sec, ns, ev, pk.packetNo, pk.buf);
+      if (outerId > 0) {
+        const s = tracker.lastSlot;
+        if (s >= 0 && tracker.tunnelParent[s] === 0) tracker.tunnelParent[s] = outerId;
+      }
       if (feed !== null) feed.packet(x, sec, ns, pk.packetNo, pk.fileOffset);
       else if (app !== null) app.packet(x, sec, ns, pk.packetNo, pk.fileOffset);
       if (tracker.evicted !== evicted) {

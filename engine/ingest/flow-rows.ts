@@ -18,6 +18,7 @@ const HIDDEN: FieldDef[] = [
   hidden('_omac'),
   hidden('_rmac'),
   ...[0, 1, 2, 3, 4, 5, 6, 7].map((i) => hidden(`_fp${i}`)),
+  hidden('_tunnel_parent'),
 ];
 
 /** FLOWS plus the hidden transport columns. Never stored as such. */
@@ -65,6 +66,7 @@ const I = {
   end_reason: IDX.end_reason,
   syn_count: IDX.syn_count,
   omac: IDX._omac,
+  tp: IDX._tunnel_parent,
   rmac: IDX._rmac,
 };
 /** Statistics columns per direction, in the order len min/max/mean/std, iat min/max/mean/std. */
@@ -153,6 +155,8 @@ export class FlowColumnWriter implements FlowColumnSink {
     c[I.rmac][r] = t.eMac[p];
     const n = t.fpCount[s];
     for (let i = 0; i < 8; i++) c[FPC[i]][r] = i < n ? t.fp[s * 8 + i] : NaN;
+    const tp = t.tunnelParent[s];
+    c[I.tp][r] = tp === 0 ? NaN : tp;
     if (b.full) this.onFull(b);
   }
 }
@@ -210,6 +214,8 @@ export function deriveFlowRows(wire: ColumnBatch, salt: number): ColumnBatch {
   const fp = str('first_payloads');
   const omac = num('_omac');
   const rmac = num('_rmac');
+  const tp = num('_tunnel_parent');
+  const parents = str('tunnel_parents');
   for (let r = 0; r < n; r++) {
     uid[r] = flowUid(salt, flowId[r]);
     oh[r] = addrText(oa, r);
@@ -219,6 +225,7 @@ export function deriveFlowRows(wire: ColumnBatch, salt: number): ColumnBatch {
     let t = '';
     for (let i = 0; i < 8 && fps[i][r] === fps[i][r]; i++) t += (i ? ',' : '') + fps[i][r];
     fp[r] = t;
+    parents[r] = tp[r] === tp[r] ? flowUid(salt, tp[r]) : null;
   }
   const k = FLOWS.fields.length;
   return ColumnBatch.fromMessage(FLOWS, { table: 'flows', rows: n, cols: wire.cols.slice(0, k), nanos: wire.nanos.slice(0, k) });

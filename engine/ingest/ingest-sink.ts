@@ -131,7 +131,7 @@ export class IngestSink {
     b.table.fields.forEach((f, i) => {
       const c = b.cols[i] as unknown as { [k: number]: number };
       if (f.name === 'evidence_id' && evBase) for (let r = 0; r < b.rows; r++) c[r] += evBase;
-      else if (f.name === 'flow_id' && flowBase) for (let r = 0; r < b.rows; r++) if (c[r] > 0) c[r] += flowBase;
+      else if ((f.name === 'flow_id' || f.name === '_tunnel_parent') && flowBase) for (let r = 0; r < b.rows; r++) if (c[r] > 0) c[r] += flowBase;
     });
   }
 

@@ -23,7 +23,7 @@ import {
   ENUM8,
 } from '@duckdb/node-api';
 import bindings from '@duckdb/node-bindings';
-import { TABLES, createTableSql, commentSql, type FieldDef, type FieldKind, type TableDef } from '../../common/fields.js';
+import { TABLES, createTableSql, commentSql, duckType, type FieldDef, type FieldKind, type TableDef } from '../../common/fields.js';
 import type { ColumnBatch } from './batch.js';
 
 export const CASE_DB = 'case.duckdb';
@@ -139,6 +139,7 @@ export class CaseStore {
     for (const t of TABLES) {
       await this.con.run(createTableSql(t));
       if (v === null) for (const c of commentSql(t)) await this.con.run(c);
+      else await this.addMissingColumns(t);
     }
     if (v === null) {
       await this.setMeta('schema_version', String(SCHEMA_VERSION));
@@ -149,6 +150,21 @@ export class CaseStore {
     await this.con.run(
       `CREATE OR REPLACE VIEW packet_index AS SELECT p.*, f.uid FROM packets p LEFT JOIN flows f ON f.flow_id = p.flow_id`,
     );
+  }
+
+  /**
+   * A case made by an earlier version lacks the columns added since (always NULL-able ones, at
+   * the end of their table): they are added, so that appends and queries see the current layout.
+   */
+  private async addMissingColumns(t: TableDef): Promise<void> {
+    const r = await this.con.runAndReadAll(`SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = $1`, [t.name]);
+    const have = new Set(r.getRows().map((x) => String(x[0])));
+    for (const f of t.fields) {
+      if (have.has(f.name)) continue;
+      if (!f.nullable) throw new Error(`case table ${t.name} lacks column ${f.name}, which cannot be added to existing rows`);
+      await this.con.run(`ALTER TABLE "${t.name}" ADD COLUMN "${f.name}" ${duckType(f.kind, f.values)}`);
+      await this.con.run(`COMMENT ON COLUMN "${t.name}"."${f.name}" IS '${f.description.replace(/'/g, "''")}'`);
+    }
   }
 
   async meta(key: string): Promise<string | null> {

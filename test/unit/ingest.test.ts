@@ -279,3 +279,26 @@ describe('QUIC in the ingest', () => {
     expect(await q(tcp, `select distinct transport::varchar tr, substr(ja4, 1, 1) j from tls`)).toEqual([{ tr: 'tcp', j: 't' }]);
   });
 });
+
+describe('a case made before a column existed', () => {
+  it('gets the column (NULL in its old rows) and takes new evidence', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-migrate-'));
+    await analyze({ files: [WIKI], caseDir: dir });
+    // what a case of the previous layout looks like: flows without tunnel_parents
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const inst = await DuckDBInstance.create(CaseStore.dbPath(dir));
+    const con = await inst.connect();
+    await con.run('ALTER TABLE flows DROP COLUMN tunnel_parents');
+    con.closeSync();
+    inst.closeSync();
+    await analyze({ files: [join(PCAPS, 'protocols', 'tunnels', 'zeek_gtp1_gn_normal_incl_fragmentation.pcap')], caseDir: dir });
+    const rows = await q(dir, `select evidence_id::int ev, count(*)::int n, count(tunnel_parents)::int tp from flows group by 1 order by 1`);
+    expect(rows).toEqual([
+      { ev: 1, n: 34, tp: 0 },
+      { ev: 2, n: 2, tp: 1 },
+    ]);
+    // the inner connection names its tunnel's uid
+    const link = await q(dir, `select i.tunnel_parents = o.uid ok, o.service from flows i join flows o on o.uid = i.tunnel_parents`);
+    expect(link).toEqual([{ ok: true, service: 'gtpv1' }]);
+  });
+});
