@@ -339,6 +339,26 @@ export const TLS: TableDef = {
   ],
 };
 
+export const QUIC: TableDef = {
+  name: 'quic',
+  description:
+    'QUIC connections (Zeek quic.log): version, connection ids and the packet history of each QUIC connection on a UDP flow (a Retry or CONNECTION_CLOSE starts a new row). The TLS hellos of its Initial packets are in tls (transport udp).',
+  fields: [
+    ...connFields('first QUIC packet of the row'),
+    f('version', 'str', 'QUIC version of the first long-header packet: 1, quicv2, draft-NN, or unknown-<hex> (as Zeek).'),
+    f('client_initial_dcid', 'str', "Destination connection id of the client's first packet (hex): the key to its Initial packets.", true),
+    f('client_scid', 'str', "Client's source connection id (hex; empty when zero-length), from its latest long-header packet.", true),
+    f('server_scid', 'str', "Server's source connection id (hex), from its latest long-header packet.", true),
+    f('server_name', 'str', 'SNI of the ClientHello in the Initial packets.', true),
+    f('client_protocol', 'str', 'First ALPN protocol offered by the client (h3, doq, ...).', true),
+    f(
+      'history',
+      'str',
+      'Packets in order, client upper case (Zeek): I Initial, H Handshake, Z 0-RTT, R Retry, C CONNECTION_CLOSE, S TLS hello, U unknown version, X discarded (not QUIC framing after decrypted Initials), O short-header packets 1, 2, 4, 8, ... (at most 100 letters).',
+    ),
+  ],
+};
+
 export const SSH: TableDef = {
   name: 'ssh',
   description: 'SSH connections (Zeek ssh.log): identification banners, algorithms from KEXINIT, HASSH fingerprints.',
@@ -421,7 +441,7 @@ export const HOSTS: TableDef = {
 };
 
 /** Application-layer tables, in DDL order. */
-export const APP_TABLES: readonly TableDef[] = [DNS, DNS_ANSWERS, HTTP, TLS, SSH, CREDENTIALS, DHCP, HOSTS];
+export const APP_TABLES: readonly TableDef[] = [DNS, DNS_ANSWERS, HTTP, TLS, QUIC, SSH, CREDENTIALS, DHCP, HOSTS];
 
 export const TABLES: readonly TableDef[] = [EVIDENCE, PACKETS, FLOWS, ANOMALIES, INTERFACES, PACKET_COMMENTS, NAME_RESOLUTION, ...APP_TABLES];
 

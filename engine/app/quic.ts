@@ -10,9 +10,15 @@
  * are read. CRYPTO data is reassembled per direction by offset into a bounded buffer; the first
  * handshake message of each direction is the hello that gets parsed with the TLS module's helpers.
  *
+ * The `quic` table is Zeek's quic.log: per QUIC connection on the UDP flow, the version, the
+ * connection ids and a history of the packets (see QUIC in common/fields.ts). Every datagram of
+ * the flow is walked for it (headers only, once the hellos are in); a Retry, a CONNECTION_CLOSE
+ * in an Initial or a version we cannot read ends a row, as in Zeek. Zeek reads a direction's
+ * Initials only until its hello is complete, and stops reading a datagram at bytes without the
+ * fixed bit: the history follows the same rules (`test/golden/zeek-quic.test.ts`).
+ *
  * Deliberate differences from Zeek / Wireshark:
- * - Only the TLS hellos are kept: no quic.log (Zeek's history letters, connection ids, retry
- *   tokens). The row goes to the TLS table, where Zeek writes QUIC handshakes to ssl.log too.
+ * - The hellos' fields go to the TLS table, where Zeek writes QUIC handshakes to ssl.log too.
  * - Keys are tried, not tracked: a packet is opened with the keys of the client DCIDs seen so far
  *   (newest first), and a client Initial that none of them opens gets keys from its own DCID (the
  *   new DCID after a Retry). Wireshark follows Retry and version negotiation explicitly; trying a
@@ -26,7 +32,7 @@
  * - Packets after both hellos, and Handshake/0-RTT/1-RTT packets, are never decrypted.
  */
 import { createCipheriv, createDecipheriv, createHmac } from 'node:crypto';
-import { TLS } from '../../common/fields.js';
+import { QUIC, TLS } from '../../common/fields.js';
 import {
   cipherName,
   groupName,
@@ -95,6 +101,27 @@ export function quicVersionParams(version: number): VersionParams | null {
   if (version >= 0xff000021 && version <= 0xff000022) return PARAMS_V1;
   return null;
 }
+
+/** Zeek's name of a QUIC version in quic.log. */
+export function quicVersionName(version: number): string {
+  if (version === QUIC_V1) return '1';
+  if (version === QUIC_V2) return 'quicv2';
+  if (version >= 0xff000016 && version <= 0xff000022) return `draft-${version & 0xff}`;
+  if ((version >>> 8) === 0xfaceb0) return `mvfst (${version.toString(16)})`;
+  return `unknown-${version.toString(16)}`;
+}
+
+/**
+ * Long-header packet type bits of a version: [Initial, 0-RTT, Handshake, Retry], or null for a
+ * version whose packets cannot be read (v1 layout for v1, drafts 22-34 and mvfst; v2 its own).
+ */
+function packetTypes(version: number): readonly [number, number, number, number] | null {
+  if (version === QUIC_V2) return V2_TYPES;
+  if (version === QUIC_V1 || (version >= 0xff000016 && version <= 0xff000022) || (version >>> 8) === 0xfaceb0) return V1_TYPES;
+  return null;
+}
+const V1_TYPES = [0, 1, 2, 3] as const;
+const V2_TYPES = [1, 2, 3, 0] as const;
 
 export function hkdfExtract(salt: Uint8Array, ikm: Uint8Array): Buffer {
   return createHmac('sha256', salt).update(ikm).digest();
@@ -371,7 +398,7 @@ function skipVarints(b: Uint8Array, p: number, end: number, n: number): number {
  * CRYPTO frames of a decrypted Initial payload, in order. Reading stops at the first frame type
  * an Initial should not carry, or at a frame that runs past the payload (what came before is kept).
  */
-export function initialCryptoFrames(b: Uint8Array, start: number, end: number): CryptoFrame[] {
+export function initialCryptoFrames(b: Uint8Array, start: number, end: number, seen?: { close: boolean }): CryptoFrame[] {
   const out: CryptoFrame[] = [];
   let p = start;
   while (p < end) {
@@ -380,8 +407,10 @@ export function initialCryptoFrames(b: Uint8Array, start: number, end: number): 
     if (type === 0x00 || type === 0x01) continue; // PADDING, PING
     if (type === 0x02 || type === 0x03) p = skipAck(b, p, end, type === 0x03);
     else if (type === 0x06) p = cryptoFrame(b, p, end, out);
-    else if (type === 0x1c || type === 0x1d) p = skipConnectionClose(b, p, end, type === 0x1c);
-    else break;
+    else if (type === 0x1c || type === 0x1d) {
+      p = skipConnectionClose(b, p, end, type === 0x1c);
+      if (seen !== undefined) seen.close = true;
+    } else break;
     if (p < 0) break;
   }
   return out;
@@ -536,6 +565,20 @@ function versionHex(v: number): string {
   return `0x${v.toString(16).padStart(8, '0')}`;
 }
 
+/** Letters kept in a quic.log history (Zeek's QUIC::max_history_length). */
+const MAX_HISTORY = 100;
+
+interface QuicEntry {
+  ts: { sec: number; ns: number };
+  version: string;
+  clientInitialDcid: string | null;
+  clientScid: string | null;
+  serverScid: string | null;
+  serverName: string | null;
+  clientProtocol: string | null;
+  history: string;
+}
+
 class QuicParser implements DatagramParser {
   done = false;
   private readonly sides: [Side, Side] = [newSide(), newSide()];
@@ -554,26 +597,160 @@ class QuicParser implements DatagramParser {
   private idle = 0;
   private undecryptableReported = false;
   private emitted = false;
+  /** The TLS part is over (its row written): Initials are no longer opened. */
+  private tlsDone = false;
+  // quic.log: the entry being built, and per-connection counters (kept across entries, as Zeek)
+  private entry: QuicEntry | null = null;
+  private decrypted = 0;
+  private readonly shortSeen = [0, 0];
+  private readonly shortNext = [1, 1];
+  private datagrams = 0;
+  private sawLong = false;
+  private readonly frameSeen = { close: false };
+  /** A direction's first hello is in (quic.log counts one hello and its frames per handshake). */
+  private readonly helloSeen = [false, false];
 
   constructor(private readonly sink: AppSink) {}
 
+  /**
+   * One datagram: its packets in order (coalesced long-header packets by their Length; a short
+   * header, a Retry or bytes without QUIC's fixed bit take the rest of the datagram). Each adds to
+   * the quic.log history; Initial packets are opened for their hellos until both are in.
+   */
   datagram(dir: Dir, bytes: Uint8Array, start: number, end: number): void {
     if (this.done) return;
     let progress = false;
     let p = start;
+    let logging = true;
     for (let n = 0; n < MAX_PACKETS_PER_DATAGRAM && p < end; n++) {
+      const b0 = bytes[p];
+      if (!logging || (b0 & 0x40) === 0) {
+        // Without QUIC's fixed bit (padding after the packets, or a peer greasing the bit, RFC
+        // 9287) Zeek stops reading the datagram ("discarded"); Initials in it still give hellos
+        if (logging && this.decrypted > 0) this.letter(dir, 'X');
+        logging = false;
+        const h = parseLongHeader(bytes, p, end);
+        if (h === null) break;
+        if (h.kind === 'initial' && !this.tlsDone && this.initialPacket(dir, bytes, p, h)) progress = true;
+        p = h.end;
+        continue;
+      }
+      if ((b0 & 0x80) === 0) {
+        // a short header: counted, letters at 1, 2, 4, 8, ... per direction
+        if (++this.shortSeen[dir] === this.shortNext[dir]) {
+          this.shortNext[dir] *= 2;
+          this.letter(dir, 'O');
+        }
+        break;
+      }
+      if (end - p < 7) break;
+      const version = u32(bytes, p + 1);
+      const dcidLen = bytes[p + 5];
+      const scidAt = p + 6 + dcidLen;
+      if (dcidLen > MAX_CID_LEN || scidAt >= end || bytes[scidAt] > MAX_CID_LEN || scidAt + 1 + bytes[scidAt] > end) break;
+      this.sawLong = true;
+      const dcid = hex(bytes, p + 6, scidAt);
+      const scid = hex(bytes, scidAt + 1, scidAt + 1 + bytes[scidAt]);
+      const types = packetTypes(version);
+      const type = (b0 >> 4) & 3;
+      // a Retry's connection ids are not the entry's (Zeek takes them only when it opens one)
+      if (types === null || type !== types[3] || this.entry === null) this.session(dir, version, dcid, scid);
+      if (types === null) {
+        // a version we cannot read (or version negotiation): the entry ends here, as Zeek
+        this.letter(dir, 'U');
+        this.logEntry();
+        break;
+      }
+      if (type === types[3]) {
+        // Retry: the entry ends; the client starts over with a new DCID (keys and hellos anew)
+        this.letter(dir, 'R');
+        this.logEntry();
+        this.restartHandshake();
+        break;
+      }
+      this.letter(dir, type === types[0] ? 'I' : type === types[1] ? 'Z' : 'H');
       const h = parseLongHeader(bytes, p, end);
       if (h === null) break;
-      if (h.kind === 'initial' && this.initialPacket(dir, bytes, p, h)) progress = true;
-      if (this.done) return;
+      if (h.kind === 'initial' && !this.tlsDone) {
+        this.frameSeen.close = false;
+        // as Zeek, only frames read before this direction's hello was complete count for quic.log
+        const reading = !this.helloSeen[dir];
+        if (this.initialPacket(dir, bytes, p, h)) progress = true;
+        if (this.frameSeen.close && reading) {
+          this.letter(dir, 'C');
+          this.logEntry();
+        }
+      }
       p = h.end;
     }
-    this.idle = progress ? 0 : this.idle + 1;
-    if (this.idle >= MAX_IDLE_DATAGRAMS) this.finish();
+    if (!this.tlsDone) {
+      this.idle = progress ? 0 : this.idle + 1;
+      if (this.idle >= MAX_IDLE_DATAGRAMS) this.finishTls();
+    }
+    // UDP 443 that never shows a QUIC long header is not QUIC: stop looking
+    if (++this.datagrams >= MAX_IDLE_DATAGRAMS && !this.sawLong) {
+      this.finishTls();
+      this.done = true;
+    }
   }
 
   end(): void {
-    this.finish();
+    this.finishTls();
+    this.logEntry();
+  }
+
+  // ---- quic.log ----
+
+  private session(dir: Dir, version: number, dcid: string, scid: string): void {
+    let e = this.entry;
+    if (e === null) {
+      e = this.entry = {
+        ts: { sec: this.sink.tsSec, ns: this.sink.tsNs },
+        version: quicVersionName(version),
+        clientInitialDcid: null,
+        clientScid: null,
+        serverScid: null,
+        serverName: null,
+        clientProtocol: null,
+        history: '',
+      };
+    }
+    if (dir === 0) {
+      if (dcid !== '' && e.clientInitialDcid === null) e.clientInitialDcid = dcid;
+      e.clientScid = scid;
+    } else e.serverScid = scid;
+  }
+
+  private letter(dir: Dir, c: string): void {
+    const e = this.entry;
+    if (e === null || e.history.length >= MAX_HISTORY) return;
+    e.history += dir === 0 ? c : c.toLowerCase();
+  }
+
+  private logEntry(): void {
+    const e = this.entry;
+    if (e === null) return;
+    this.entry = null;
+    this.sink.emit(QUIC, {
+      ts: e.ts,
+      version: e.version,
+      client_initial_dcid: e.clientInitialDcid,
+      client_scid: e.clientScid,
+      server_scid: e.serverScid,
+      server_name: e.serverName,
+      client_protocol: e.clientProtocol,
+      history: e.history,
+    });
+  }
+
+  /** After a Retry: the CRYPTO streams start again, so the next ClientHello is read again. */
+  private restartHandshake(): void {
+    if (this.tlsDone) return;
+    for (let i = 0; i < 2; i++) {
+      this.sides[i].crypto.release();
+      this.sides[i] = newSide();
+      this.helloSeen[i] = false;
+    }
   }
 
   /** Opens one Initial packet and feeds its CRYPTO frames; true when it brought new bytes. */
@@ -596,9 +773,10 @@ class QuicParser implements DatagramParser {
       this.firstSec = this.sink.tsSec;
       this.firstNs = this.sink.tsNs;
     }
+    this.decrypted++;
     side.largestPn = Math.max(side.largestPn, opened.pn);
     let added = 0;
-    for (const f of initialCryptoFrames(opened.payload, 0, opened.payload.length)) {
+    for (const f of initialCryptoFrames(opened.payload, 0, opened.payload.length, this.frameSeen)) {
       added += side.crypto.add(f.offset, opened.payload, f.start, f.end);
     }
     if (added > 0) this.messages(dir, side);
@@ -651,7 +829,7 @@ class QuicParser implements DatagramParser {
       if (dir === 0) this.clientMessage(side, type, buf, at + 4, at + 4 + len);
       else this.serverMessage(side, type, buf, at + 4, at + 4 + len);
     }
-    if (this.client !== null && this.server !== null && !this.server.helloRetry) this.finish();
+    if (this.client !== null && this.server !== null && !this.server.helloRetry) this.finishTls();
   }
 
   private clientMessage(side: Side, type: number, b: Uint8Array, start: number, end: number): void {
@@ -660,8 +838,16 @@ class QuicParser implements DatagramParser {
       else side.on = false;
       return;
     }
-    if (this.client !== null && (!this.helloRetry || this.secondClientHello)) return;
     const r = parseClientHello(b, start, end);
+    if (r.value !== null && !this.helloSeen[0]) {
+      this.helloSeen[0] = true;
+      this.letter(0, 'S');
+      if (this.entry !== null) {
+        this.entry.serverName = r.value.serverName ?? null;
+        this.entry.clientProtocol = r.value.alpn.length > 0 ? r.value.alpn[0] : null;
+      }
+    }
+    if (this.client !== null && (!this.helloRetry || this.secondClientHello)) return;
     if (r.problem !== null) this.sink.anomaly('tls_malformed_handshake', `quic: ${r.problem}`);
     if (r.value === null) {
       if (this.client === null) side.on = false;
@@ -682,6 +868,10 @@ class QuicParser implements DatagramParser {
       return;
     }
     const r = parseServerHello(b, start, end);
+    if (r.value !== null && !this.helloSeen[1]) {
+      this.helloSeen[1] = true;
+      this.letter(1, 'S');
+    }
     if (r.problem !== null) this.sink.anomaly('tls_malformed_handshake', `quic: ${r.problem}`);
     if (r.value === null) {
       side.on = false;
@@ -699,9 +889,10 @@ class QuicParser implements DatagramParser {
     side.crypto.release();
   }
 
-  private finish(): void {
-    if (this.done) return;
-    this.done = true;
+  /** The TLS part is over: its row is written (once) and the CRYPTO buffers are dropped. */
+  private finishTls(): void {
+    if (this.tlsDone) return;
+    this.tlsDone = true;
     for (const s of this.sides) s.crypto.release();
     this.keySets = [];
     if (this.fingerprinted !== null && !this.emitted) {

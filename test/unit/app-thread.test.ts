@@ -31,7 +31,7 @@ async function snapshot(dir: string): Promise<Record<string, string[]>> {
       anomalies: 'select * from anomalies',
       hosts: 'select * from hosts',
     };
-    for (const t of ['dns', 'dns_answers', 'http', 'tls', 'ssh', 'credentials', 'dhcp']) tables[t] = `select * exclude (uid) from ${t}`;
+    for (const t of ['dns', 'dns_answers', 'http', 'tls', 'quic', 'ssh', 'credentials', 'dhcp']) tables[t] = `select * exclude (uid) from ${t}`;
     for (const [t, sql] of Object.entries(tables)) {
       const rows = (await s.query(sql)).rows;
       out[t] = rows.map((r) => JSON.stringify(r, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).sort();
@@ -62,7 +62,7 @@ describe('application layer on its own thread', () => {
     }
     const [a, b] = snaps;
     // the comparison covers something: records of every table and services on flows
-    for (const t of ['dns', 'dns_answers', 'http', 'tls', 'ssh', 'credentials', 'dhcp']) expect(a[t].length, t).toBeGreaterThan(0);
+    for (const t of ['dns', 'dns_answers', 'http', 'tls', 'quic', 'ssh', 'credentials', 'dhcp']) expect(a[t].length, t).toBeGreaterThan(0);
     expect(a.flows.filter((r) => !r.endsWith('null]')).length).toBeGreaterThan(100);
     expect(a.anomalies.some((r) => r.includes('"app"'))).toBe(true);
     for (const t of Object.keys(a)) expect(b[t], t).toEqual(a[t]);
