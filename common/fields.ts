@@ -112,7 +112,7 @@ export const FLOWS: TableDef = {
     f('orig_bytes', 'u64', 'Originator payload bytes (TCP: from sequence numbers, as Zeek).'),
     f('resp_bytes', 'u64', 'Responder payload bytes (TCP: from sequence numbers, as Zeek).'),
     e('conn_state', CONN_STATE_VALUES, 'Zeek connection state: S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH.'),
-    f('missed_bytes', 'u64', 'Bytes the TCP sequence numbers say were never captured (gaps).'),
+    f('missed_bytes', 'u64', "Bytes of either side that the other side acknowledged but the capture never had (TCP content gaps, Zeek's missed_bytes: a measure of capture loss)."),
     f('history', 'str', 'Zeek history letters; upper case for the originator.'),
     f('orig_pkts', 'u64', 'Packets sent by the originator.'),
     f('orig_ip_bytes', 'u64', 'IP-level bytes sent by the originator.'),

@@ -99,6 +99,8 @@ export interface FlowRecord {
   connState: string;
   origBytes: number;
   respBytes: number;
+  /** Bytes acknowledged by the peer that the capture never had (Zeek's missed_bytes). */
+  missedBytes: number;
   o: EndpointRecord;
   r: EndpointRecord;
   vlan: number;
@@ -112,6 +114,11 @@ export interface FlowRecord {
   firstPayloads: number[];
   endReason: string;
 }
+
+/** Sequence jumps beyond this are wild values (bogus ACKs, crafted packets), not gaps. */
+const MAX_SEQ_JUMP = 1 << 30;
+/** Segments held ahead of a hole per endpoint (beyond this, the frontier just waits for the ACK). */
+const MAX_AHEAD = 64;
 
 /** Kept for callers that name the record type `Flow`. */
 export type Flow = FlowRecord;
@@ -228,6 +235,17 @@ export class FlowTracker {
   eHistRst = new Float64Array(0);
   eTCount = new Uint32Array(0);
   eTThresh = new Uint32Array(0);
+  /**
+   * Content gaps (Zeek's missed_bytes and history G/g), per endpoint: the sequence number up to
+   * which its bytes were all seen (absolute), and the scaled-letter counter. Segments seen beyond
+   * a hole are kept as absolute [start, end) pairs by endpoint, only while there is a hole.
+   */
+  eFront = new Uint32Array(0);
+  eGCount = new Uint32Array(0);
+  eGThresh = new Uint32Array(0);
+  private readonly ahead = new Map<number, number[]>();
+  /** Bytes never captured that the peer acknowledged, per slot. */
+  missed = new Float64Array(0);
   eWCount = new Uint32Array(0);
   eWThresh = new Uint32Array(0);
   eLenMin = new Float64Array(0);
@@ -382,6 +400,10 @@ export class FlowTracker {
     this.ePrev = g(this.ePrev, 2);
     this.eDidClose = g(this.eDidClose, 2);
     this.ePkts = g(this.ePkts, 2);
+    this.eFront = g(this.eFront, 2);
+    this.eGCount = g(this.eGCount, 2);
+    this.eGThresh = g(this.eGThresh, 2);
+    this.missed = g(this.missed);
     this.eIpBytes = g(this.eIpBytes, 2);
     this.eBytes = g(this.eBytes, 2);
     this.eStartAbs = g(this.eStartAbs, 2);
@@ -429,6 +451,7 @@ export class FlowTracker {
     this.closeComplete[s] = 0;
     this.estTimer[s] = 0;
     this.fpCount[s] = 0;
+    this.missed[s] = 0;
     this.flagCounts.fill(0, s * 6, s * 6 + 6);
     this.history[s] = '';
     this.service[s] = null;
@@ -452,6 +475,10 @@ export class FlowTracker {
       this.eHistRst[e] = -1;
       this.eTCount[e] = 0;
       this.eTThresh[e] = 1;
+      this.eFront[e] = 0;
+      this.eGCount[e] = 0;
+      this.eGThresh[e] = 1;
+      this.ahead.delete(e);
       this.eWCount[e] = 0;
       this.eWThresh[e] = 1;
       this.eLenMin[e] = Infinity;
@@ -746,11 +773,85 @@ export class FlowTracker {
   }
 
   private initSeq(e: number, start: number, last: number, lastRel: number): void {
+    this.eFront[e] = last;
+    this.ahead.delete(e);
     this.eStartAbs[e] = start;
     this.eLastAbs[e] = last;
     this.eLastRel[e] = lastRel;
     this.eAckAbs[e] = start;
     this.eAckRel[e] = 0;
+  }
+
+  /** Endpoint `e` sent [seq, seq + len): the frontier moves over it and over what was held ahead. */
+  private cover(e: number, seq: number, len: number): void {
+    let f = this.eFront[e];
+    const from = (seq - f) | 0;
+    if (from > MAX_SEQ_JUMP || from < -MAX_SEQ_JUMP) return; // a wild sequence number
+    if (from > 0) {
+      // beyond a hole: kept until the hole fills or is acknowledged (a few ranges at most)
+      let r = this.ahead.get(e);
+      if (r === undefined) this.ahead.set(e, (r = []));
+      if (r.length < 2 * MAX_AHEAD) r.push(seq, (seq + len) >>> 0);
+      return;
+    }
+    if (from + len <= 0) return; // old data
+    f = (seq + len) >>> 0;
+    const r = this.ahead.get(e);
+    if (r !== undefined) f = this.reach(e, r, f, f);
+    this.eFront[e] = f;
+  }
+
+  /**
+   * Moves frontier `f` of endpoint `e` over the ranges held ahead that start by `to` (holes before
+   * them are counted in `jumped`) or that touch the frontier; returns the new frontier.
+   */
+  private reach(e: number, r: number[], f: number, to: number): number {
+    this.jumped = 0;
+    for (let again = true; again; ) {
+      again = false;
+      // the range that starts first among those that start by `to` or touch the frontier
+      let best = -1;
+      for (let i = 0; i < r.length; i += 2) {
+        if (((r[i] - to) | 0) > 0 && ((r[i] - f) | 0) > 0) continue;
+        if (best < 0 || ((r[i] - r[best]) | 0) < 0) best = i;
+      }
+      if (best < 0) break;
+      const gap = (r[best] - f) | 0;
+      if (gap > 0) this.jumped += gap;
+      if (((r[best + 1] - f) | 0) > 0) f = r[best + 1];
+      r.splice(best, 2);
+      again = r.length > 0;
+    }
+    if (r.length === 0) this.ahead.delete(e);
+    return f;
+  }
+  private jumped = 0;
+
+  /** The peer acknowledged endpoint `e`'s bytes up to `ack`: what lies below it unseen is a gap. */
+  private acked(s: number, e: number, eIsOrig: boolean, ack: number): void {
+    const f = this.eFront[e];
+    const d = (ack - f) | 0;
+    if (d <= 0 || d > MAX_SEQ_JUMP) return;
+    const r = this.ahead.get(e);
+    let g = f;
+    let missing = 0;
+    if (r !== undefined) {
+      g = this.reach(e, r, f, ack);
+      missing = this.jumped;
+    }
+    const rest = (ack - g) | 0;
+    if (rest > 0) {
+      missing += rest;
+      g = ack;
+    }
+    this.eFront[e] = g;
+    if (missing > 0) {
+      this.missed[s] += missing;
+      if (++this.eGCount[e] === this.eGThresh[e]) {
+        this.letter(s, eIsOrig, 'G');
+        this.eGThresh[e] *= 10;
+      }
+    }
   }
 
   private tcp(s: number, isOrig: boolean, d: Decoded, tsSec: number, tsNs: number): void {
@@ -794,6 +895,10 @@ export class FlowTracker {
     }
     const relSeq = (seq - this.eStartAbs[E]) >>> 0;
 
+    // content gaps: bytes of the peer that this packet acknowledges but the capture never had
+    if (ack && !rst && st[P] !== TcpState.Inactive) this.acked(s, P, !isOrig, d.ack);
+    if (segLen > 0 && !rst) this.cover(E, seq, segLen);
+
     // history (before the state change)
     const n = (syn ? 1 : 0) + (fin ? 1 : 0) + (rst ? 1 : 0);
     if (n > 1) {
@@ -834,6 +939,7 @@ export class FlowTracker {
       if (st[P] === TcpState.Inactive) {
         const p0 = (a - 1) >>> 0;
         this.initSeq(P, p0, p0, 0);
+        this.eFront[P] = a; // nothing before the first acknowledged byte is missing
       } else if (!rst) {
         const delta = (a - this.eAckAbs[P]) | 0;
         if (delta > 0 && !(a === 0 && delta > 1048576)) {
@@ -991,6 +1097,7 @@ export class FlowTracker {
       connState,
       origBytes,
       respBytes,
+      missedBytes: this.missed[s],
       o: this.endpointRecord(oe),
       r: this.endpointRecord(re),
       vlan: this.vlan[s],

@@ -110,7 +110,7 @@ export class FlowColumnWriter implements FlowColumnSink {
     c[I.orig_bytes][r] = t.origBytesOf(s);
     c[I.resp_bytes][r] = t.respBytesOf(s);
     c[I.conn_state][r] = STATE_OF.get(t.connStateOf(s))!;
-    c[I.missed_bytes][r] = 0;
+    c[I.missed_bytes][r] = t.missed[s];
     (b.cols[I.history] as string[])[r] = t.history[s];
     (b.cols[I.service] as (string | null)[])[r] = t.service[s];
     c[I.orig_pkts][r] = t.ePkts[o];

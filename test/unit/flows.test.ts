@@ -487,3 +487,80 @@ describe('flow table limit after slot reuse', () => {
     expect(t.evicted).toBe(1);
   });
 });
+
+describe('content gaps (Zeek missed_bytes and history G/g)', () => {
+  it('in-order data, retransmissions and reordering that fills in: no gap', () => {
+    const c = new Conv();
+    c.tcp(C, F.SYN, 1000, 0);
+    c.tcp(S, F.SYN | A, 5000, 1001);
+    c.tcp(C, PA, 1001, 5001, 100);
+    c.tcp(C, PA, 1201, 5001, 100); // ahead of a hole...
+    c.tcp(C, PA, 1101, 5001, 100); // ...filled before the server acknowledges
+    c.tcp(S, A, 5001, 1301);
+    c.tcp(C, PA, 1101, 5001, 100); // a retransmission
+    c.tcp(C, FA, 1301, 5001);
+    c.tcp(S, FA, 5001, 1302);
+    c.tcp(C, A, 1302, 5002);
+    const f = one(c);
+    expect(f.missedBytes).toBe(0);
+    expect(f.history).not.toMatch(/[Gg]/);
+  });
+
+  it('bytes the peer acknowledges but the capture never had are missed, with one G for the originator', () => {
+    const c = new Conv();
+    c.tcp(C, F.SYN, 1000, 0);
+    c.tcp(S, F.SYN | A, 5000, 1001);
+    c.tcp(C, PA, 1001, 5001, 100);
+    // 1101..1200 lost; 1201..1300 seen ahead of the hole
+    c.tcp(C, PA, 1201, 5001, 100);
+    c.tcp(S, A, 5001, 1301);
+    // a second hole of 50 bytes, acknowledged
+    c.tcp(C, PA, 1351, 5001, 50);
+    c.tcp(S, A, 5001, 1401);
+    const f = one(c);
+    expect(f.missedBytes).toBe(150);
+    // the gap is found while the server's ACK is read, before its own letter (as Zeek's 'g' before 'F')
+    expect(f.history).toBe('ShDGa');
+  });
+
+  it('the responder: lowercase g, letters scaled like T and W (1, 10, 100 gaps)', () => {
+    const c = new Conv();
+    c.tcp(C, F.SYN, 1000, 0);
+    c.tcp(S, F.SYN | A, 5000, 1001);
+    c.tcp(C, A, 1001, 5001);
+    let seq = 5001;
+    for (let i = 0; i < 10; i++) {
+      seq += 10; // 10 bytes never seen
+      c.tcp(S, PA, seq, 1001, 10);
+      seq += 10;
+      c.tcp(C, A, 1001, seq);
+    }
+    const f = one(c);
+    expect(f.missedBytes).toBe(100);
+    expect(f.history).toBe('ShAdgg');
+  });
+
+  it('a capture that starts mid-connection misses nothing before its first packets; acknowledged data after them is', () => {
+    const c = new Conv();
+    // first packet seen: the server acknowledges client data up to 2001
+    c.tcp(S, PA, 9001, 2001, 100);
+    c.tcp(C, PA, 2001, 9101, 100);
+    c.tcp(S, A, 9101, 2101);
+    expect(one(c).missedBytes).toBe(0);
+    const d = new Conv();
+    d.tcp(C, PA, 2001, 9001, 100);
+    d.tcp(S, A, 9001, 2201); // 2101..2200 never seen
+    expect(one(d).missedBytes).toBe(100);
+  });
+
+  it('across the sequence number wrap, and a wild acknowledgement number is no gap', () => {
+    const c = new Conv();
+    const isn = 0xffffff00;
+    c.tcp(C, F.SYN, isn, 0);
+    c.tcp(S, F.SYN | A, 5000, (isn + 1) >>> 0);
+    c.tcp(C, PA, (isn + 1) >>> 0, 5001, 200); // crosses 2^32
+    c.tcp(S, A, 5001, (isn + 201) >>> 0);
+    c.tcp(S, A, 5001, (isn + 201 + 0x7000_0000) >>> 0); // far beyond anything sent
+    expect(one(c).missedBytes).toBe(0);
+  });
+});
