@@ -261,7 +261,8 @@ async function run(
     attached = writer.attachPort(ch.port2).then((ok) => {
       if (!ok) throw new Error('the case store cannot take records from the application thread');
     });
-    attached.catch(() => undefined);
+    // a store that cannot start never acknowledges the application thread's records: nobody may wait for them
+    attached.catch((e: Error) => t.fail(e));
   } else if (opts.protocols !== false) {
     appRecords = new RecordOutput(flush);
     app = new AppLayer(tracker, appRecords, opts.reassemblyLimits);

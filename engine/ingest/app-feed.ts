@@ -478,7 +478,8 @@ export class AppThread {
     this.worker.postMessage({ type: 'feed', batch: b }, [b.ev.buffer as ArrayBuffer, b.bytes.buffer as ArrayBuffer]);
   }
 
-  private fail(e: Error): void {
+  /** Fails the thread's work (its records have nowhere to go): whoever waits on it hears of `e`. */
+  fail(e: Error): void {
     if (!this.error) this.error = e;
     this.wake();
     this.result?.reject(this.error);

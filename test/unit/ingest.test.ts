@@ -114,14 +114,19 @@ describe('ingest job: progress and abort', () => {
 });
 
 describe('a case that cannot be written', () => {
-  it('fails with a message naming the case directory, and the process exits', () => {
+  // with the parsers on the ingest thread and on their own thread (whose records would wait for the store)
+  it.each(['0', '1'])('fails with a message naming the case directory, and the process exits (INSTACAP_APP_THREAD=%s)', (appThread) => {
     const file = join(mkdtempSync(join(tmpdir(), 'ic-nd-')), 'plain-file');
     writeFileSync(file, 'not a directory');
     const cli = join(__dirname, '..', '..', 'dist', 'cli', 'run.js');
     let status = 0;
     let stderr = '';
     try {
-      execFileSync(process.execPath, [cli, 'analyze', WIKI, '--case', join(file, 'case')], { timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(process.execPath, [cli, 'analyze', WIKI, '--case', join(file, 'case')], {
+        timeout: 30_000,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, INSTACAP_APP_THREAD: appThread },
+      });
     } catch (e) {
       const err = e as { status: number | null; signal: string | null; stderr: Buffer };
       expect(err.signal).toBeNull(); // not killed by the timeout: nothing kept the process alive
