@@ -6,6 +6,8 @@ import type { AnomalyName } from '../../common/anomalies.js';
 
 interface Pending {
   parts: { off: number; data: Buffer }[];
+  /** Evidence id and packet number of each fragment's packet, flattened (see Reassembler.current*). */
+  refs: number[];
   totalLen: number; // -1 until the last fragment is seen
   bytes: number;
   firstSeen: number; // packet time, seconds
@@ -24,6 +26,14 @@ export class Reassembler {
   private readonly pending = new Map<string, Pending>();
   private bytes = 0;
   private lastSweep = 0;
+  /**
+   * The packet whose fragments are being added (the ingest sets them before decoding a packet);
+   * when a datagram completes, `completed` lists the (evidence id, packet number) pairs of all its
+   * fragments, flattened.
+   */
+  currentEvidence = 0;
+  currentPacket = 0;
+  completed: number[] | null = null;
   constructor(private readonly limits: FragLimits = DEFAULT_FRAG_LIMITS) {}
 
   get size(): number {
@@ -49,7 +59,7 @@ export class Reassembler {
       if (this.pending.size >= this.limits.maxDatagrams || this.bytes + data.length > this.limits.maxBytes) {
         this.evictOldest(anomaly);
       }
-      p = { parts: [], totalLen: -1, bytes: 0, firstSeen: now, firstHeader: null };
+      p = { parts: [], refs: [], totalLen: -1, bytes: 0, firstSeen: now, firstHeader: null };
       this.pending.set(key, p);
     }
     const end = fragOff + data.length;
@@ -84,6 +94,7 @@ export class Reassembler {
     }
     const copy = Buffer.from(data);
     p.parts.push({ off: fragOff, data: copy });
+    p.refs.push(this.currentEvidence, this.currentPacket);
     p.bytes += copy.length;
     this.bytes += copy.length;
     if (p.totalLen < 0) return null;
@@ -102,6 +113,7 @@ export class Reassembler {
       q.data.copy(out, q.off, 0, Math.min(q.data.length, p.totalLen - q.off));
     }
     this.drop(key, p);
+    this.completed = p.refs;
     return { payload: out, header: p.firstHeader };
   }
 

@@ -17,7 +17,7 @@ import { EarlyStoreWriter, InProcessStoreWriter, WorkerStoreWriter, openStoreWri
 import { AppThread, RecordOutput, appWorkerPath } from './app-feed.js';
 import { MessageChannel } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { FLOWS_WIRE, FlowColumnWriter } from './flow-rows.js';
+import { FLOWS_WIRE, FlowColumnWriter, PACKET_FLOWS } from './flow-rows.js';
 import { ColumnBatch } from '../store/batch.js';
 import { sha256File } from './hash.js';
 import { AppLayer } from '../app/dispatch.js';
@@ -315,6 +315,16 @@ async function run(
     }
   };
 
+  // the earlier fragments of a datagram completed by this packet belong to its flow too
+  const fragLinks = new ColumnBatch(PACKET_FLOWS);
+  const linkFragments = (refs: number[], ev: number, packetNo: number, flowId: number) => {
+    for (let i = 0; i < refs.length; i += 2) {
+      if (refs[i] === ev && refs[i + 1] === packetNo) continue;
+      fragLinks.pushRow({ evidence_id: refs[i], packet_no: refs[i + 1], flow_id: flowId });
+      if (fragLinks.full) flush(fragLinks);
+    }
+  };
+
   const packetAnomalies = (inp: Input, pk: RawPacket, a: Decoded, flowId: number) => {
     for (let i = 0; i < a.anomalies.length; i++) {
       inp.anomalies++;
@@ -336,6 +346,8 @@ async function run(
       inp.lastNs = ns;
     }
     ctx.now = sec; // whole seconds: enough for fragment timeouts, and a small integer (no allocation)
+    ctx.frag.currentEvidence = ev;
+    ctx.frag.currentPacket = pk.packetNo;
     let flowId = 0;
     if (decodePacket(pk, d, ctx)) {
       const evicted = tracker.evicted;
@@ -353,6 +365,10 @@ async function run(
         }
       }
       flowId = tracker.packet(x, sec, ns, ev, pk.packetNo, pk.buf);
+      if (ctx.frag.completed !== null) {
+        if (flowId > 0) linkFragments(ctx.frag.completed, ev, pk.packetNo, flowId);
+        ctx.frag.completed = null;
+      }
       if (outerId > 0) {
         const s = tracker.lastSlot;
         if (s >= 0 && tracker.tunnelParent[s] === 0) tracker.tunnelParent[s] = outerId;
@@ -455,7 +471,7 @@ async function run(
   trace.loopMs = performance.now() - t0;
   tracker.finish();
   ctx.frag.flush(fragAnomaly);
-  for (const b of [packets, flows, anomalies, comments]) flush(b);
+  for (const b of [packets, flows, anomalies, comments, fragLinks]) flush(b);
   // the application layer's records and anomaly counts
   let recordCounts: Record<string, number> = {};
   let appAnomalies: number[] = [];

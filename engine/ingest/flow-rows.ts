@@ -21,6 +21,21 @@ const HIDDEN: FieldDef[] = [
   hidden('_tunnel_parent'),
 ];
 
+/**
+ * Packets of a fragmented datagram other than the one that completed it: the packet index names
+ * no flow for them while they wait; the store sets their flow_id at the end of the ingest, so that
+ * a flow's packets (follow-stream, evidence export) include every fragment.
+ */
+export const PACKET_FLOWS: TableDef = {
+  name: '_packet_flow',
+  description: 'fragment packets and their flow, in transit to the store',
+  fields: [
+    { name: 'evidence_id', kind: 'u16', description: 'Evidence file.' },
+    { name: 'packet_no', kind: 'u32', description: 'Frame number.' },
+    { name: 'flow_id', kind: 'u32', description: 'Flow of the datagram.' },
+  ],
+};
+
 /** FLOWS plus the hidden transport columns. Never stored as such. */
 export const FLOWS_WIRE: TableDef = { name: 'flows_wire', description: 'flows in transit to the store', fields: [...FLOWS.fields, ...HIDDEN] };
 

@@ -8,7 +8,7 @@
 import { CaseStore } from '../store/case-store.js';
 import { ColumnBatch, type BatchMessage } from '../store/batch.js';
 import { tableByName } from '../../common/fields.js';
-import { FLOWS_WIRE, deriveFlowRows } from './flow-rows.js';
+import { FLOWS_WIRE, PACKET_FLOWS, deriveFlowRows } from './flow-rows.js';
 import { FLOW_SERVICES } from './app-feed.js';
 import { flowUid } from '../flows/connstate.js';
 import { rebuildHosts } from '../store/hosts.js';
@@ -60,6 +60,8 @@ export class IngestSink {
    * filled in when the row arrives; what is left at the end updates rows already written.
    */
   private readonly services = new Map<number, string>();
+  /** (evidence id, packet number, flow id) of fragment packets, flattened: applied at the end. */
+  private readonly fragmentFlows: number[] = [];
   private constructor(
     private readonly store: CaseStore,
     readonly meta: CaseMeta,
@@ -89,12 +91,20 @@ export class IngestSink {
     let batch: ColumnBatch;
     if (b instanceof ColumnBatch) batch = b;
     else {
-      const t = b.table === FLOWS_WIRE.name ? FLOWS_WIRE : b.table === FLOW_SERVICES.name ? FLOW_SERVICES : tableByName(b.table);
+      const t =
+        b.table === FLOWS_WIRE.name ? FLOWS_WIRE : b.table === FLOW_SERVICES.name ? FLOW_SERVICES : b.table === PACKET_FLOWS.name ? PACKET_FLOWS : tableByName(b.table);
       if (!t) throw new Error(`unknown table ${b.table}`);
       batch = ColumnBatch.fromMessage(t, b);
     }
     const rows = batch.rows;
     this.rebase(batch);
+    if (batch.table === PACKET_FLOWS) {
+      const ev = batch.cols[0] as Uint16Array;
+      const no = batch.cols[1] as Uint32Array;
+      const fl = batch.cols[2] as Uint32Array;
+      for (let r = 0; r < rows; r++) this.fragmentFlows.push(ev[r], no[r], fl[r]);
+      return;
+    }
     if (batch.table === FLOW_SERVICES) {
       const ids = batch.cols[0] as Uint32Array;
       const names = batch.cols[1] as (string | null)[];
@@ -165,11 +175,33 @@ export class IngestSink {
     await con.run('DROP TABLE _flow_service');
   }
 
+  /** Fragment packets get the flow of the datagram they were part of. */
+  private async updateFragmentFlows(): Promise<void> {
+    const f = this.fragmentFlows;
+    if (f.length === 0) return;
+    const con = this.store.con;
+    await con.run('CREATE TEMP TABLE _packet_flow (evidence_id USMALLINT, packet_no UINTEGER, flow_id UINTEGER)');
+    const a = await con.createAppender('_packet_flow', 'main', 'temp');
+    for (let i = 0; i < f.length; i += 3) {
+      a.appendUSmallInt(f[i]);
+      a.appendUInteger(f[i + 1]);
+      a.appendUInteger(f[i + 2]);
+      a.endRow();
+    }
+    a.closeSync();
+    f.length = 0;
+    await con.run(
+      'UPDATE packets SET flow_id = l.flow_id FROM _packet_flow l WHERE packets.evidence_id = l.evidence_id AND packets.packet_no = l.packet_no AND packets.flow_id = 0',
+    );
+    await con.run('DROP TABLE _packet_flow');
+  }
+
   async finish(): Promise<void> {
     const t = [performance.now()];
     try {
       await this.store.flush();
       await this.updateServices();
+      await this.updateFragmentFlows();
       // the hosts table covers the whole case: rebuilt from all flows and records
       await rebuildHosts(this.store, openGeo);
       t.push(performance.now());

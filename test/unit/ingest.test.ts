@@ -240,15 +240,29 @@ describe('tunnels inside UDP in the ingest', () => {
       { p: 'tcp', op: 1923, rp: 80, service: 'http' },
     ]);
     expect(await q(dir, `select method, status_code::int s from http`)).toEqual([{ method: 'GET', s: 206 }]);
-    // the packet index points at the inner connection, and its stream is rebuilt through the tunnel
+    // the packet index points at the inner connection, fragments of its outer datagrams included,
+    // and its stream is rebuilt through the tunnel (the request sits in fragmented datagrams)
+    expect(await q(dir, `select flow_id::int f, count(*)::int n from packets group by 1 order by 1`)).toEqual([
+      { f: 0, n: 4 }, // fragments of datagrams that never completed
+      { f: 2, n: 104 },
+    ]);
     const store = await CaseStore.openReadOnly(dir);
     try {
-      const page = await followStream(store, String(flows[1].uid), { maxBytes: 64 });
-      const server = page.chunks.filter((c) => c.dir === 1 && c.data !== null).map((c) => c.data!.toString('latin1')).join('');
-      expect(server.startsWith('HTTP/1.1 206 Partial Content')).toBe(true);
+      const page = await followStream(store, String(flows[1].uid), { maxBytes: 4096 });
+      const text = (dir: number) => page.chunks.filter((c) => c.dir === dir && c.data !== null).map((c) => c.data!.toString('latin1')).join('');
+      expect(text(0).startsWith('GET /videoplayback?')).toBe(true);
+      expect(text(1).startsWith('HTTP/1.1 206 Partial Content')).toBe(true);
     } finally {
       await store.close();
     }
+  });
+
+  it('every fragment of a reassembled datagram belongs to its flow in the packet index', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-frag-'));
+    await analyze({ files: [join(PCAPS, 'protocols', 'ip-fragments', 'sv_ipv4frags.pcap')], caseDir: dir });
+    const rows = await q(dir, `select packet_no::int p, flow_id::int f from packets order by 1`);
+    expect(rows.map((r) => r.p)).toEqual([1, 2, 3]);
+    expect(new Set(rows.map((r) => r.f))).toEqual(new Set([1]));
   });
 
   it('VXLAN, Geneve and Teredo: inner connections appear beside the outer UDP flows', async () => {
