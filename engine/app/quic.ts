@@ -648,7 +648,6 @@ class QuicParser implements DatagramParser {
       const dcidLen = bytes[p + 5];
       const scidAt = p + 6 + dcidLen;
       if (dcidLen > MAX_CID_LEN || scidAt >= end || bytes[scidAt] > MAX_CID_LEN || scidAt + 1 + bytes[scidAt] > end) break;
-      this.sawLong = true;
       const dcid = hex(bytes, p + 6, scidAt);
       const scid = hex(bytes, scidAt + 1, scidAt + 1 + bytes[scidAt]);
       const types = packetTypes(version);
@@ -656,11 +655,19 @@ class QuicParser implements DatagramParser {
       // a Retry's connection ids are not the entry's (Zeek takes them only when it opens one)
       if (types === null || type !== types[3] || this.entry === null) this.session(dir, version, dcid, scid);
       if (types === null) {
-        // a version we cannot read (or version negotiation): the entry ends here, as Zeek
+        // a version we cannot read (or version negotiation): the entry ends here, as Zeek; before
+        // any Initial was opened this is no QUIC we know, and the flow is left alone (as Zeek's
+        // protocol detection drops an analyzer that failed before confirming its protocol)
         this.letter(dir, 'U');
         this.logEntry();
+        if (this.decrypted === 0) {
+          this.finishTls();
+          this.done = true;
+          return;
+        }
         break;
       }
+      this.sawLong = true;
       if (type === types[3]) {
         // Retry: the entry ends; the client starts over with a new DCID (keys and hellos anew)
         this.letter(dir, 'R');

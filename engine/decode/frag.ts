@@ -113,7 +113,9 @@ export class Reassembler {
       q.data.copy(out, q.off, 0, Math.min(q.data.length, p.totalLen - q.off));
     }
     this.drop(key, p);
-    this.completed = p.refs;
+    // an outer and an inner datagram may both complete with one packet (a fragmented tunnel)
+    if (this.completed === null) this.completed = p.refs;
+    else for (const x of p.refs) this.completed.push(x);
     return { payload: out, header: p.firstHeader };
   }
 

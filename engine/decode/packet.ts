@@ -730,7 +730,7 @@ export function decodeUdpTunnel(outer: Decoded, inner: Decoded, ctx: DecodeConte
   const end = p + outer.payloadCaptured;
   // Teredo peers other than the server talk on any port: recognised by the packet itself
   const anyPort = !UDP_TUNNEL_PORTS.has(dp) && !UDP_TUNNEL_PORTS.has(sp);
-  if (anyPort && (b[p] >> 4 !== 6 || !teredoAddresses(b, p, end))) return null;
+  if (anyPort && (b[p] >> 4 !== 6 || !teredoAddresses(b, p, end, p + outer.payloadLen))) return null;
   const snapped = outer.payloadCaptured < outer.payloadLen;
   let kind: UdpTunnel | null = null;
   let at = -1;
@@ -763,7 +763,8 @@ export function decodeUdpTunnel(outer: Decoded, inner: Decoded, ctx: DecodeConte
       }
     }
   } else if (dp === 3544 || sp === 3544 || anyPort) {
-    at = teredo(b, p, end);
+    // lengths are checked against the datagram as sent (a snaplen may have cut the capture)
+    at = teredo(b, p, end, p + outer.payloadLen);
     if (at >= 0) {
       kind = 'teredo';
       next = 6;
@@ -800,9 +801,10 @@ function gtpU(b: Buffer, p: number, end: number): number {
   if (flags >> 5 !== 1 || (flags & 0x10) === 0 || b[p + 1] !== 0xff) return -1;
   let q = p + 8;
   if ((flags & 0x07) !== 0) {
-    // sequence number, N-PDU number and next extension header type are present together
+    // sequence number, N-PDU number and next extension header type are present together (any of
+    // S, PN, E set); the next-type byte means something only with E
     if (end - q < 4) return -1;
-    let ext = b[q + 3];
+    let ext = (flags & 0x04) !== 0 ? b[q + 3] : 0;
     q += 4;
     for (let n = 0; ext !== 0; n++) {
       if (n >= 16 || end - q < 4) return -1;
@@ -815,8 +817,8 @@ function gtpU(b: Buffer, p: number, end: number): number {
   return q;
 }
 
-/** Where a Teredo datagram's IPv6 packet starts in b[p, end), or -1. */
-function teredo(b: Buffer, p: number, end: number): number {
+/** Where a Teredo datagram's IPv6 packet starts in b[p, end), or -1 (`full`: where the datagram as sent ends). */
+function teredo(b: Buffer, p: number, end: number, full: number): number {
   let q = p;
   // authentication header (RFC 4380 5.1.1): 00 01, id length, auth length, id, auth, nonce (8), confirmation (1)
   if (end - q >= 4 && b[q] === 0 && b[q + 1] === 1) {
@@ -828,7 +830,7 @@ function teredo(b: Buffer, p: number, end: number): number {
   // an IPv6 header whose payload length is what the datagram holds (Zeek checks the same)
   if (end - q < 40 || b[q] >> 4 !== 6) return -1;
   const plen = u16be(b, q + 4);
-  if (40 + plen !== end - q) return -1;
+  if (40 + plen !== full - q) return -1;
   // a bubble (no next header, no payload) only opens NAT state: no inner connection, as Zeek
   if (plen === 0 && b[q + 6] === 59) return -1;
   return q;
@@ -838,8 +840,8 @@ function teredo(b: Buffer, p: number, end: number): number {
  * An IPv6 header at b[p] whose payload fills the datagram and with an address in the Teredo
  * prefix 2001:0::/32 (Zeek's Teredo signature looks for the same).
  */
-function teredoAddresses(b: Buffer, p: number, end: number): boolean {
-  if (end - p < 40 || 40 + u16be(b, p + 4) !== end - p) return false;
+function teredoAddresses(b: Buffer, p: number, end: number, full: number): boolean {
+  if (end - p < 40 || 40 + u16be(b, p + 4) !== full - p) return false;
   const pre = (o: number) => b[o] === 0x20 && b[o + 1] === 0x01 && b[o + 2] === 0 && b[o + 3] === 0;
   return pre(p + 8) || pre(p + 24);
 }

@@ -243,6 +243,8 @@ export class FlowTracker {
   eFront = new Uint32Array(0);
   eGCount = new Uint32Array(0);
   eGThresh = new Uint32Array(0);
+  /** 1: this side's gaps are no longer counted (its sequence space became unclear). */
+  eGapOff = new Uint8Array(0);
   private readonly ahead = new Map<number, number[]>();
   /** Bytes never captured that the peer acknowledged, per slot. */
   missed = new Float64Array(0);
@@ -403,6 +405,7 @@ export class FlowTracker {
     this.eFront = g(this.eFront, 2);
     this.eGCount = g(this.eGCount, 2);
     this.eGThresh = g(this.eGThresh, 2);
+    this.eGapOff = g(this.eGapOff, 2);
     this.missed = g(this.missed);
     this.eIpBytes = g(this.eIpBytes, 2);
     this.eBytes = g(this.eBytes, 2);
@@ -478,6 +481,7 @@ export class FlowTracker {
       this.eFront[e] = 0;
       this.eGCount[e] = 0;
       this.eGThresh[e] = 1;
+      this.eGapOff[e] = 0;
       this.ahead.delete(e);
       this.eWCount[e] = 0;
       this.eWThresh[e] = 1;
@@ -773,8 +777,15 @@ export class FlowTracker {
   }
 
   private initSeq(e: number, start: number, last: number, lastRel: number): void {
-    this.eFront[e] = last;
-    this.ahead.delete(e);
+    if (this.eState[e] === TcpState.Inactive) {
+      this.eFront[e] = last;
+      this.ahead.delete(e);
+    } else if (start !== this.eStartAbs[e]) {
+      // a SYN with a new initial sequence number inside a live connection: which sequence space
+      // the peer acknowledges is unclear from here on, so this side's gaps are no longer counted
+      this.eGapOff[e] = 1;
+      this.ahead.delete(e);
+    }
     this.eStartAbs[e] = start;
     this.eLastAbs[e] = last;
     this.eLastRel[e] = lastRel;
@@ -784,14 +795,15 @@ export class FlowTracker {
 
   /** Endpoint `e` sent [seq, seq + len): the frontier moves over it and over what was held ahead. */
   private cover(e: number, seq: number, len: number): void {
+    if (this.eGapOff[e] === 1) return;
     let f = this.eFront[e];
     const from = (seq - f) | 0;
     if (from > MAX_SEQ_JUMP || from < -MAX_SEQ_JUMP) return; // a wild sequence number
     if (from > 0) {
-      // beyond a hole: kept until the hole fills or is acknowledged (a few ranges at most)
+      // beyond a hole: kept (merged with the ranges it touches) until the hole fills or is acknowledged
       let r = this.ahead.get(e);
       if (r === undefined) this.ahead.set(e, (r = []));
-      if (r.length < 2 * MAX_AHEAD) r.push(seq, (seq + len) >>> 0);
+      this.hold(e, r, seq, (seq + len) >>> 0);
       return;
     }
     if (from + len <= 0) return; // old data
@@ -799,6 +811,29 @@ export class FlowTracker {
     const r = this.ahead.get(e);
     if (r !== undefined) f = this.reach(e, r, f, f);
     this.eFront[e] = f;
+  }
+
+  /**
+   * Adds [a, b) to the ranges held ahead of endpoint `e`'s frontier, merged with every range it
+   * overlaps or touches, so that a bulk transfer after one lost segment holds one range. Past
+   * MAX_AHEAD separate ranges the side's gaps are no longer counted (too much loss to tell what
+   * was acknowledged unseen; under-counting beats inventing gaps).
+   */
+  private hold(e: number, r: number[], a: number, b: number): void {
+    for (let i = 0; i < r.length; ) {
+      // [r[i], r[i+1]) touches [a, b) when neither lies wholly before the other
+      if (((r[i] - b) | 0) <= 0 && ((a - r[i + 1]) | 0) <= 0) {
+        if (((r[i] - a) | 0) < 0) a = r[i];
+        if (((r[i + 1] - b) | 0) > 0) b = r[i + 1];
+        r.splice(i, 2);
+      } else i += 2;
+    }
+    if (r.length >= 2 * MAX_AHEAD) {
+      this.eGapOff[e] = 1;
+      this.ahead.delete(e);
+      return;
+    }
+    r.push(a, b);
   }
 
   /**
@@ -829,6 +864,7 @@ export class FlowTracker {
 
   /** The peer acknowledged endpoint `e`'s bytes up to `ack`: what lies below it unseen is a gap. */
   private acked(s: number, e: number, eIsOrig: boolean, ack: number): void {
+    if (this.eGapOff[e] === 1) return;
     const f = this.eFront[e];
     const d = (ack - f) | 0;
     if (d <= 0 || d > MAX_SEQ_JUMP) return;
@@ -1118,6 +1154,9 @@ export class FlowTracker {
     const sink = this.sink;
     if (typeof sink === 'function') sink(this.record(s, reason));
     else sink.writeFlow(this, s, reason);
+    // segments held ahead of a hole end with the flow (a one-way capture never acknowledges them)
+    this.ahead.delete(2 * s);
+    this.ahead.delete(2 * s + 1);
     this.remove(s);
     this.release(s);
   }

@@ -365,6 +365,8 @@ async function run(
         }
       }
       flowId = tracker.packet(x, sec, ns, ev, pk.packetNo, pk.buf);
+      // a tunnelled packet that makes no inner flow (ARP in VXLAN, a held inner fragment) is the outer flow's
+      if (flowId === 0) flowId = outerId;
       if (ctx.frag.completed !== null) {
         if (flowId > 0) linkFragments(ctx.frag.completed, ev, pk.packetNo, flowId);
         ctx.frag.completed = null;
@@ -434,7 +436,8 @@ async function run(
         }
       }
       handle(best, p);
-      if (++sinceCheck >= 8192) {
+      // the application thread's queue is bounded in batches: checked as soon as it is full
+      if (++sinceCheck >= 8192 || (appThread !== null && appThread.busy)) {
         sinceCheck = 0;
         if (writer.busy) {
           const tw = performance.now();

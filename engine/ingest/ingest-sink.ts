@@ -103,6 +103,8 @@ export class IngestSink {
       const no = batch.cols[1] as Uint32Array;
       const fl = batch.cols[2] as Uint32Array;
       for (let r = 0; r < rows; r++) this.fragmentFlows.push(ev[r], no[r], fl[r]);
+      // held in a temporary table past a bound, so that a capture of fragments cannot fill memory
+      if (this.fragmentFlows.length >= 3 * 65536) await this.spillFragmentFlows();
       return;
     }
     if (batch.table === FLOW_SERVICES) {
@@ -175,12 +177,16 @@ export class IngestSink {
     await con.run('DROP TABLE _flow_service');
   }
 
-  /** Fragment packets get the flow of the datagram they were part of. */
-  private async updateFragmentFlows(): Promise<void> {
+  private fragmentTable = false;
+
+  /** Moves the fragment links held in memory into a temporary table. */
+  private async spillFragmentFlows(): Promise<void> {
     const f = this.fragmentFlows;
-    if (f.length === 0) return;
     const con = this.store.con;
-    await con.run('CREATE TEMP TABLE _packet_flow (evidence_id USMALLINT, packet_no UINTEGER, flow_id UINTEGER)');
+    if (!this.fragmentTable) {
+      await con.run('CREATE TEMP TABLE _packet_flow (evidence_id USMALLINT, packet_no UINTEGER, flow_id UINTEGER)');
+      this.fragmentTable = true;
+    }
     const a = await con.createAppender('_packet_flow', 'main', 'temp');
     for (let i = 0; i < f.length; i += 3) {
       a.appendUSmallInt(f[i]);
@@ -190,6 +196,13 @@ export class IngestSink {
     }
     a.closeSync();
     f.length = 0;
+  }
+
+  /** Fragment packets get the flow of the datagram they were part of. */
+  private async updateFragmentFlows(): Promise<void> {
+    if (this.fragmentFlows.length > 0) await this.spillFragmentFlows();
+    if (!this.fragmentTable) return;
+    const con = this.store.con;
     await con.run(
       'UPDATE packets SET flow_id = l.flow_id FROM _packet_flow l WHERE packets.evidence_id = l.evidence_id AND packets.packet_no = l.packet_no AND packets.flow_id = 0',
     );

@@ -564,6 +564,16 @@ describe('createQuic', () => {
     expect(sink.table('tls')[0].cipher).toBeNull();
   });
 
+  it('UDP/443 that is not QUIC we know: one quic row for a long header of unknown version, then the flow is left alone', () => {
+    const sink = new RecordingSink('udp');
+    const p = createQuic(sink);
+    const odd = hex('c0deadbeef0401020304040506070800');
+    for (let i = 0; i < 50; i++) p.datagram(i & 1 ? 1 : 0, odd, 0, odd.length);
+    expect(p.done).toBe(true);
+    expect(sink.table('quic')).toMatchObject([{ version: 'unknown-deadbeef', history: 'U' }]);
+    expect(sink.table('tls')).toEqual([]);
+  });
+
   it('writes no row without a ClientHello, and ignores non-QUIC datagrams quietly', () => {
     const { rows, sink } = feed([
       [1, V1_SERVER_INITIAL],

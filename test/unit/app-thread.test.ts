@@ -11,7 +11,8 @@ import { analyze, type AnalyzeResult } from '../../engine/ingest/analyze.js';
 import { CaseStore } from '../../engine/store/case-store.js';
 import { IngestSink } from '../../engine/ingest/ingest-sink.js';
 import { ColumnBatch } from '../../engine/store/batch.js';
-import { FLOWS_WIRE } from '../../engine/ingest/flow-rows.js';
+import { FLOWS_WIRE, PACKET_FLOWS } from '../../engine/ingest/flow-rows.js';
+import { PACKETS } from '../../common/fields.js';
 import { FLOW_SERVICES } from '../../engine/ingest/app-feed.js';
 
 const PCAPS = join(__dirname, '..', '..', '..', 'shared', 'pcaps');
@@ -130,6 +131,31 @@ describe('flows.service from another thread (IngestSink)', () => {
         { id: 3, service: 'http' },
         { id: 4, service: null },
       ]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe('fragment packets linked to their flow (IngestSink)', () => {
+  it('sets flow_id of the linked packets at the end, also past the in-memory bound', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-fraglinks-'));
+    const sink = await IngestSink.open(dir);
+    const N = 70_000; // more than the 65,536 links held in memory
+    const packets = new ColumnBatch(PACKETS, N);
+    for (let i = 1; i <= N; i++) {
+      packets.pushRow({ evidence_id: 1, packet_no: i, file_offset: i * 100, ts: { sec: 1, ns: 0 }, caplen: 60, origlen: 60, flow_id: i === N ? 7 : 0 });
+    }
+    await sink.write(packets);
+    for (let start = 1; start < N; start += 2048) {
+      const links = new ColumnBatch(PACKET_FLOWS);
+      for (let i = start; i < Math.min(start + 2048, N); i++) links.pushRow({ evidence_id: 1, packet_no: i, flow_id: 7 });
+      await sink.write(links);
+    }
+    await sink.finish();
+    const s = await CaseStore.openReadOnly(dir);
+    try {
+      expect((await s.query('select flow_id::int f, count(*)::int n from packets group by 1')).rows).toEqual([{ f: 7, n: N }]);
     } finally {
       await s.close();
     }

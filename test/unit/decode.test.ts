@@ -468,6 +468,9 @@ describe('tunnels inside UDP (decodeUdpTunnel)', () => {
     // E flag: sequence, N-PDU, next type 0x85 (PDU session container, 1 word), another one, then none
     const ext = tunnel(Buffer.concat([Buffer.from('34ff00000000000100000085', 'hex'), Buffer.from('01aabb85', 'hex'), Buffer.from('01ccdd00', 'hex'), inner4()]), 2152, 2152);
     expect([ext.kind, dst(ext.inner)]).toEqual(['gtpv1', '10.9.0.2']);
+    // only S set: the next-extension byte is not to be read (here non-zero)
+    const sOnly = tunnel(Buffer.concat([Buffer.from('32ff00000000000100070085', 'hex'), inner4()]), 2152, 2152);
+    expect([sOnly.kind, src(sOnly.inner)]).toEqual(['gtpv1', '10.9.0.1']);
     // echo request (message type 1)
     expect(tunnel(Buffer.concat([Buffer.from('3201000400000000', 'hex'), Buffer.alloc(4)]), 2152, 2152).kind).toBeNull();
   });
@@ -487,6 +490,13 @@ describe('tunnels inside UDP (decodeUdpTunnel)', () => {
     expect(tunnel(ipv6(Buffer.alloc(0), { nh: 59, src: 'fe80::1', dst: '2001:0:4137:9e50::1' }), 3544, 3797).kind).toBeNull();
     // lengths that do not fit the datagram
     expect(tunnel(Buffer.concat([innerTcp6(), Buffer.alloc(3)]), 3544, 3797).kind).toBeNull();
+    // a capture cut by its snaplen: the lengths are those of the datagram as sent
+    const ctx = ctxOf();
+    const frame = eth(ipv4(udp(Buffer.concat([Buffer.from('0000f12a4137b9c8', 'hex'), innerTcp6()]), { sport: 3544, dport: 3797 }), { proto: 17 }));
+    const cut = decode(frame.subarray(0, frame.length - 10), 1, { ctx, origlen: frame.length });
+    const inner = new Decoded();
+    expect(decodeUdpTunnel(cut, inner, ctx)).toBe('teredo');
+    expect([inner.sport, inner.dport]).toEqual([1286, 80]);
   });
 
   it('VXLAN without the I flag, and other UDP, are not tunnels', () => {

@@ -553,6 +553,40 @@ describe('content gaps (Zeek missed_bytes and history G/g)', () => {
     expect(one(d).missedBytes).toBe(100);
   });
 
+  it('a bulk transfer with one segment lost: only that segment is missed, however much follows it', () => {
+    for (const filled of [false, true]) {
+      const c = new Conv();
+      c.tcp(C, F.SYN, 1000, 0);
+      c.tcp(S, F.SYN | A, 5000, 1001);
+      c.tcp(C, A, 1001, 5001);
+      let seq = 5001;
+      c.tcp(S, PA, seq, 1001, 1000);
+      seq += 1000;
+      const hole = seq;
+      seq += 1000; // never captured (or captured late, as a retransmission)
+      for (let i = 0; i < 200; i++) {
+        c.tcp(S, PA, seq, 1001, 1000);
+        seq += 1000;
+      }
+      if (filled) c.tcp(S, PA, hole, 1001, 1000);
+      c.tcp(C, A, 1001, seq);
+      expect(one(c).missedBytes).toBe(filled ? 0 : 1000);
+    }
+  });
+
+  it('a late duplicate SYN-ACK, or one with another sequence number, invents no gap', () => {
+    for (const isn of [5000, 0x30000000]) {
+      const c = new Conv();
+      c.tcp(C, F.SYN, 1000, 0);
+      c.tcp(S, F.SYN | A, 5000, 1001);
+      c.tcp(C, A, 1001, 5001);
+      c.tcp(S, PA, 5001, 1001, 500);
+      c.tcp(S, F.SYN | A, isn, 1001);
+      c.tcp(C, A, 1001, 5501);
+      expect(one(c).missedBytes).toBe(0);
+    }
+  });
+
   it('across the sequence number wrap, and a wild acknowledgement number is no gap', () => {
     const c = new Conv();
     const isn = 0xffffff00;
