@@ -111,11 +111,14 @@ export class IngestSink {
       const ids = batch.cols[0] as Uint32Array;
       const names = batch.cols[1] as (string | null)[];
       for (let r = 0; r < rows; r++) this.services.set(ids[r], names[r]!);
+      // past a bound they wait in a temporary table, applied at the end only (memory stays bounded)
+      if (this.services.size >= IngestSink.servicesInMemory) await this.spillServices();
       return;
     }
     if (batch.table === FLOWS_WIRE) {
       batch = deriveFlowRows(batch, this.meta.salt);
-      if (this.services.size > 0) this.fillServices(batch);
+      // once services have been spilled, all wait for the end, so that an older one never wins
+      if (this.services.size > 0 && this.serviceSeq === 0) this.fillServices(batch);
     } else fillUids(batch, this.meta.salt);
     this.store.appendNow(batch);
     this.sinceCommit += rows;
@@ -160,20 +163,34 @@ export class IngestSink {
     }
   }
 
-  /** Services that arrived after their flow's row: the rows are updated. */
-  private async updateServices(): Promise<void> {
-    if (this.services.size === 0) return;
+  /** Services held in memory before they are spilled (a static so that tests can lower it). */
+  static servicesInMemory = 1 << 18;
+  /** Rows written to the temporary service table so far (their order: the latest wins). */
+  private serviceSeq = 0;
+
+  /** Moves the services held in memory into a temporary table, in arrival order. */
+  private async spillServices(): Promise<void> {
     const con = this.store.con;
-    await con.run('CREATE TEMP TABLE _flow_service (flow_id UINTEGER, service VARCHAR)');
+    if (this.serviceSeq === 0) await con.run('CREATE TEMP TABLE _flow_service (seq UBIGINT, flow_id UINTEGER, service VARCHAR)');
     const a = await con.createAppender('_flow_service', 'main', 'temp');
     for (const [id, v] of this.services) {
+      a.appendUBigInt(BigInt(++this.serviceSeq));
       a.appendUInteger(id);
       a.appendVarchar(v);
       a.endRow();
     }
     a.closeSync();
     this.services.clear();
-    await con.run('UPDATE flows SET service = s.service FROM _flow_service s WHERE flows.flow_id = s.flow_id');
+  }
+
+  /** Services that arrived after their flow's row (or were spilled): the rows are updated. */
+  private async updateServices(): Promise<void> {
+    if (this.services.size === 0 && this.serviceSeq === 0) return;
+    if (this.services.size > 0) await this.spillServices();
+    const con = this.store.con;
+    await con.run(
+      'UPDATE flows SET service = s.service FROM (SELECT flow_id, arg_max(service, seq) AS service FROM _flow_service GROUP BY flow_id) s WHERE flows.flow_id = s.flow_id',
+    );
     await con.run('DROP TABLE _flow_service');
   }
 

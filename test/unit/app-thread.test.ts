@@ -135,6 +135,34 @@ describe('flows.service from another thread (IngestSink)', () => {
       await s.close();
     }
   });
+
+  it('past the in-memory bound services wait in a temporary table and are applied at the end, the latest per flow winning', async () => {
+    const saved = IngestSink.servicesInMemory;
+    IngestSink.servicesInMemory = 2;
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'ic-svc-spill-'));
+      const sink = await IngestSink.open(dir);
+      await sink.write(flows([1, 2]));
+      await sink.write(services([[1, 'smtp'], [3, 'dns']])); // spilled (2 held)
+      await sink.write(services([[1, 'smtp,ssl']])); // newer, still in memory
+      await sink.write(flows([3, 4])); // after a spill nothing is filled early
+      await sink.write(services([[4, 'http'], [2, 'ssh']])); // spilled
+      await sink.finish();
+      const s = await CaseStore.openReadOnly(dir);
+      try {
+        expect((await s.query('select flow_id::int id, service from flows order by 1')).rows).toEqual([
+          { id: 1, service: 'smtp,ssl' },
+          { id: 2, service: 'ssh' },
+          { id: 3, service: 'dns' },
+          { id: 4, service: 'http' },
+        ]);
+      } finally {
+        await s.close();
+      }
+    } finally {
+      IngestSink.servicesInMemory = saved;
+    }
+  });
 });
 
 describe('fragment packets linked to their flow (IngestSink)', () => {
