@@ -23,6 +23,7 @@ import type { FlowTracker } from '../flows/tracker.js';
 import { ColumnBatch } from '../store/batch.js';
 import type { AppFlows, AppLayer, AppLayerOutput, AppPacket } from '../app/dispatch.js';
 import type { ReassemblyLimits } from '../streams/tcp-reassembler.js';
+import { InFlight } from './in-flight.js';
 
 /** flows.service decided by the application thread: (flow_id, service) pairs for the store. */
 export const FLOW_SERVICES: TableDef = {
@@ -435,9 +436,7 @@ export function appWorkerPath(): string | null {
 
 export class AppThread {
   readonly feed: AppFeed;
-  private inFlight = 0;
-  private error: Error | null = null;
-  private waiters: (() => void)[] = [];
+  private readonly flight = new InFlight(MAX_IN_FLIGHT);
   private result: { resolve: (r: AppThreadResult) => void; reject: (e: Error) => void } | null = null;
 
   private constructor(
@@ -448,9 +447,8 @@ export class AppThread {
     this.feed = new AppFeed(tracker, (b) => this.post(b), done);
     worker.on('message', (m: { type: string; batch?: FeedBatch; message?: string; result?: AppThreadResult }) => {
       if (m.type === 'ack') {
-        this.inFlight--;
         this.feed.recycle(m.batch!);
-        this.wake();
+        this.flight.acked();
       } else if (m.type === 'done') this.result?.resolve(m.result!);
       else if (m.type === 'error') this.fail(new Error(`application thread: ${m.message}`));
     });
@@ -473,31 +471,23 @@ export class AppThread {
   }
 
   private post(b: FeedBatch): void {
-    if (this.error) throw this.error;
-    this.inFlight++;
+    if (this.flight.error) throw this.flight.error;
+    this.flight.sent();
     this.worker.postMessage({ type: 'feed', batch: b }, [b.ev.buffer as ArrayBuffer, b.bytes.buffer as ArrayBuffer]);
   }
 
   /** Fails the thread's work (its records have nowhere to go): whoever waits on it hears of `e`. */
   fail(e: Error): void {
-    if (!this.error) this.error = e;
-    this.wake();
-    this.result?.reject(this.error);
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+    this.flight.fail(e);
+    this.result?.reject(this.flight.error!);
   }
 
   get busy(): boolean {
-    return this.inFlight >= MAX_IN_FLIGHT || this.error !== null;
+    return this.flight.full || this.flight.error !== null;
   }
 
   async drain(): Promise<void> {
-    while (this.inFlight >= MAX_IN_FLIGHT && !this.error) await new Promise<void>((r) => this.waiters.push(r));
-    if (this.error) throw this.error;
+    await this.flight.drain(MAX_IN_FLIGHT - 1);
   }
 
   /**
@@ -506,7 +496,7 @@ export class AppThread {
    */
   async finish(): Promise<AppThreadResult> {
     try {
-      if (this.error) throw this.error;
+      if (this.flight.error) throw this.flight.error;
       this.feed.flush();
       const p = new Promise<AppThreadResult>((resolve, reject) => (this.result = { resolve, reject }));
       this.worker.postMessage({ type: 'finish' });

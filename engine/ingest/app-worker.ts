@@ -8,6 +8,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { AppLayer } from '../app/dispatch.js';
 import type { ReassemblyLimits } from '../streams/tcp-reassembler.js';
 import type { ColumnBatch } from '../store/batch.js';
+import { InFlight } from './in-flight.js';
 import { AppReplay, FlowMirror, RecordOutput, ServiceOutput, type AppThreadResult, type FeedBatch } from './app-feed.js';
 
 const MAX_IN_FLIGHT = 16;
@@ -15,28 +16,18 @@ const MAX_IN_FLIGHT = 16;
 const port = parentPort!;
 const { done, limits, storePort } = workerData as { done: Uint32Array; limits?: ReassemblyLimits; storePort: MessagePort };
 
-let inFlight = 0;
-let waiters: (() => void)[] = [];
-let storeError: Error | null = null;
+const toStoreFlight = new InFlight(MAX_IN_FLIGHT);
 storePort.on('message', (m: { type: string; message?: string }) => {
-  if (m.type === 'ack') inFlight--;
-  else if (m.type === 'error') storeError ??= new Error(`case store: ${m.message}`);
-  const w = waiters;
-  waiters = [];
-  for (const f of w) f();
+  if (m.type === 'ack') toStoreFlight.acked();
+  else if (m.type === 'error') toStoreFlight.fail(new Error(`case store: ${m.message}`));
 });
 
 const toStore = (b: ColumnBatch): void => {
   if (b.rows === 0) return;
   const { msg, transfer } = b.detach();
-  inFlight++;
+  toStoreFlight.sent();
   storePort.postMessage({ type: 'batch', batch: msg }, transfer);
 };
-
-async function storeDrain(limit: number): Promise<void> {
-  while (inFlight > limit && storeError === null) await new Promise<void>((r) => waiters.push(r));
-  if (storeError !== null) throw storeError;
-}
 
 const mirror = new FlowMirror();
 const records = new RecordOutput(toStore);
@@ -55,13 +46,13 @@ port.on('message', (m: { type: string; batch?: FeedBatch }) => {
       if (m.type === 'feed') {
         const b = m.batch!;
         replay.apply(b);
-        await storeDrain(MAX_IN_FLIGHT);
+        await toStoreFlight.drain(MAX_IN_FLIGHT);
         port.postMessage({ type: 'ack', batch: b }, [b.ev.buffer as ArrayBuffer, b.bytes.buffer as ArrayBuffer]);
       } else if (m.type === 'finish') {
         app.finish();
         records.flushAll();
         services.flushAll();
-        await storeDrain(0);
+        await toStoreFlight.drain(0);
         const result: AppThreadResult = { counts: records.counts, anomaliesByEvidence: records.anomaliesByEvidence, anomalyCount: records.anomalyCount };
         port.postMessage({ type: 'done', result });
       }

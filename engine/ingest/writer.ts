@@ -10,6 +10,7 @@ import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ColumnBatch } from '../store/batch.js';
 import type { IngestSink, CaseMeta } from './ingest-sink.js';
+import { InFlight } from './in-flight.js';
 
 export interface StoreWriter {
   /** What the case held before this ingest (uid salt, next ids). */
@@ -72,9 +73,7 @@ export class InProcessStoreWriter implements StoreWriter {
 const MAX_IN_FLIGHT = 16;
 
 export class WorkerStoreWriter implements StoreWriter {
-  private inFlight = 0;
-  private error: Error | null = null;
-  private waiters: (() => void)[] = [];
+  private readonly flight = new InFlight(MAX_IN_FLIGHT);
   private done: { resolve: () => void; reject: (e: Error) => void } | null = null;
 
   meta: CaseMeta = { salt: 0, nextEvidenceId: 1, firstFlowId: 1 };
@@ -82,8 +81,7 @@ export class WorkerStoreWriter implements StoreWriter {
   private constructor(private readonly worker: Worker) {
     worker.on('message', (m: { type: string; message?: string }) => {
       if (m.type === 'ack') {
-        this.inFlight--;
-        this.wake();
+        this.flight.acked();
       } else if (m.type === 'error') {
         this.fail(new Error(m.message));
       } else if (m.type === 'finished') {
@@ -97,15 +95,8 @@ export class WorkerStoreWriter implements StoreWriter {
   }
 
   private fail(e: Error): void {
-    if (!this.error) this.error = e;
-    this.wake();
-    this.done?.reject(this.error);
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+    this.flight.fail(e);
+    this.done?.reject(this.flight.error!);
   }
 
   static workerPath(): string | null {
@@ -147,14 +138,14 @@ export class WorkerStoreWriter implements StoreWriter {
   }
 
   get busy(): boolean {
-    return this.inFlight >= MAX_IN_FLIGHT;
+    return this.flight.full;
   }
 
   write(b: ColumnBatch): void {
-    if (this.error) throw this.error;
+    if (this.flight.error) throw this.flight.error;
     if (b.rows === 0) return;
     const { msg, transfer } = b.detach();
-    this.inFlight++;
+    this.flight.sent();
     this.worker.postMessage({ type: 'batch', batch: msg }, transfer);
   }
 
@@ -164,14 +155,13 @@ export class WorkerStoreWriter implements StoreWriter {
   }
 
   async drain(): Promise<void> {
-    while (this.inFlight >= MAX_IN_FLIGHT && !this.error) await new Promise<void>((r) => this.waiters.push(r));
-    if (this.error) throw this.error;
+    await this.flight.drain(MAX_IN_FLIGHT - 1);
   }
 
   async finish(): Promise<void> {
-    if (this.error) {
+    if (this.flight.error) {
       await this.worker.terminate();
-      throw this.error;
+      throw this.flight.error;
     }
     const p = new Promise<void>((resolve, reject) => (this.done = { resolve, reject }));
     this.worker.postMessage({ type: 'finish' });
