@@ -13,9 +13,6 @@
  * or updates the rows already written at the end (`IngestSink`).
  */
 import { Worker, type MessagePort } from 'node:worker_threads';
-import { existsSync } from 'node:fs';
-import { dirname, join, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ANOMALIES, type TableDef } from '../../common/fields.js';
 import { anomalyLayer, type AnomalyName } from '../../common/anomalies.js';
 import { PROTO_TCP, PROTO_UDP, TCP_SYN, type Decoded } from '../decode/packet.js';
@@ -24,6 +21,7 @@ import { ColumnBatch } from '../store/batch.js';
 import type { AppFlows, AppLayer, AppLayerOutput, AppPacket } from '../app/dispatch.js';
 import type { ReassemblyLimits } from '../streams/tcp-reassembler.js';
 import { InFlight } from './in-flight.js';
+import { builtWorkerScript } from './writer.js';
 
 /** flows.service decided by the application thread: (flow_id, service) pairs for the store. */
 export const FLOW_SERVICES: TableDef = {
@@ -427,11 +425,7 @@ const MAX_IN_FLIGHT = 8;
 
 /** Path of the compiled application-thread script, or null when it is not built. */
 export function appWorkerPath(): string | null {
-  const here = fileURLToPath(import.meta.url);
-  const d = dirname(here);
-  const candidates = [join(d, 'app-worker.js')];
-  if (!here.includes(`${sep}dist${sep}`)) candidates.push(join(d, '..', '..', 'dist', 'engine', 'ingest', 'app-worker.js'));
-  return candidates.find((c) => existsSync(c)) ?? null;
+  return builtWorkerScript('app-worker.js');
 }
 
 export class AppThread {

@@ -69,6 +69,18 @@ export class InProcessStoreWriter implements StoreWriter {
   }
 }
 
+/**
+ * Path of a worker script of this folder as compiled (`dist/engine/ingest/NAME`), or null when it
+ * is not built. Running from sources (tests), the compiled script is looked up under dist/.
+ */
+export function builtWorkerScript(name: string): string | null {
+  const here = fileURLToPath(import.meta.url);
+  const d = dirname(here);
+  const candidates = [join(d, name)];
+  if (!here.includes(`${sep}dist${sep}`)) candidates.push(join(d, '..', '..', 'dist', 'engine', 'ingest', name));
+  return candidates.find((c) => existsSync(c)) ?? null;
+}
+
 /** Most batches in flight to the worker before the producer waits. */
 const MAX_IN_FLIGHT = 16;
 
@@ -100,13 +112,7 @@ export class WorkerStoreWriter implements StoreWriter {
   }
 
   static workerPath(): string | null {
-    // compiled: dist/engine/ingest/writer.js -> dist/engine/ingest/store-worker.js
-    // from sources (tests): engine/ingest/writer.ts -> dist/engine/ingest/store-worker.js
-    const here = fileURLToPath(import.meta.url);
-    const d = dirname(here);
-    const candidates = [join(d, 'store-worker.js')];
-    if (!here.includes(`${sep}dist${sep}`)) candidates.push(join(d, '..', '..', 'dist', 'engine', 'ingest', 'store-worker.js'));
-    return candidates.find((c) => existsSync(c)) ?? null;
+    return builtWorkerScript('store-worker.js');
   }
 
   static async open(dir: string): Promise<WorkerStoreWriter> {
