@@ -115,6 +115,15 @@ export interface FlowRecord {
   endReason: string;
 }
 
+type SlotArray = Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array;
+
+/** A typed array of the same kind as `a` with `length` elements, `a`'s values first (per-slot columns growing). */
+export function grownArray<T extends SlotArray>(a: T, length: number): T {
+  const b = new (a.constructor as new (len: number) => T)(length);
+  b.set(a);
+  return b;
+}
+
 /** Sequence jumps beyond this are wild values (bogus ACKs, crafted packets), not gaps. */
 const MAX_SEQ_JUMP = 1 << 30;
 /** Segments held ahead of a hole per endpoint (beyond this, the frontier just waits for the ACK). */
@@ -370,11 +379,7 @@ export class FlowTracker {
 
   private grow(n: number): void {
     const old = this.cap;
-    const g = <T extends Uint8Array | Uint16Array | Uint32Array | Int32Array | Float64Array>(a: T, per = 1): T => {
-      const b = new (a.constructor as new (len: number) => T)(n * per);
-      b.set(a);
-      return b;
-    };
+    const g = <T extends SlotArray>(a: T, per = 1): T => grownArray(a, n * per);
     this.id = g(this.id);
     this.tunnelParent = g(this.tunnelParent);
     this.evidence = g(this.evidence);

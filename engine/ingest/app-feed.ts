@@ -16,7 +16,7 @@ import { Worker, type MessagePort } from 'node:worker_threads';
 import { ANOMALIES, type TableDef } from '../../common/fields.js';
 import { anomalyLayer, type AnomalyName } from '../../common/anomalies.js';
 import { PROTO_TCP, PROTO_UDP, TCP_SYN, type Decoded } from '../decode/packet.js';
-import type { FlowTracker } from '../flows/tracker.js';
+import { grownArray, type FlowTracker } from '../flows/tracker.js';
 import { ColumnBatch } from '../store/batch.js';
 import type { AppFlows, AppLayer, AppLayerOutput, AppPacket } from '../app/dispatch.js';
 import type { ReassemblyLimits } from '../streams/tcp-reassembler.js';
@@ -227,18 +227,13 @@ export class AppFeed {
 
   private grow(s: number): void {
     const n = Math.max(2 * this.sentId.length, s + 1);
-    const grow = <T extends Uint32Array | Uint8Array | Float64Array>(a: T, make: (k: number) => T): T => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.sentId = grow(this.sentId, (k) => new Uint32Array(k));
-    this.sentOrigIsA = grow(this.sentOrigIsA, (k) => new Uint8Array(k));
-    this.lastSec = grow(this.lastSec, (k) => new Float64Array(k));
-    this.lastNs = grow(this.lastNs, (k) => new Uint32Array(k));
-    this.lastNo = grow(this.lastNo, (k) => new Uint32Array(k));
-    this.lastOff = grow(this.lastOff, (k) => new Float64Array(k));
-    this.latest = grow(this.latest, (k) => new Uint8Array(k));
+    this.sentId = grownArray(this.sentId, n);
+    this.sentOrigIsA = grownArray(this.sentOrigIsA, n);
+    this.lastSec = grownArray(this.lastSec, n);
+    this.lastNs = grownArray(this.lastNs, n);
+    this.lastNo = grownArray(this.lastNo, n);
+    this.lastOff = grownArray(this.lastOff, n);
+    this.latest = grownArray(this.latest, n);
   }
 }
 
@@ -261,16 +256,11 @@ export class FlowMirror implements AppFlows {
   ensure(s: number): void {
     if (s < this.id.length) return;
     const n = Math.max(2 * this.id.length, s + 1);
-    const grow = <T extends Uint32Array | Uint16Array | Uint8Array>(a: T, make: (n: number) => T): T => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.id = grow(this.id, (k) => new Uint32Array(k));
-    this.evidence = grow(this.evidence, (k) => new Uint16Array(k));
-    this.origIsA = grow(this.origIsA, (k) => new Uint8Array(k));
-    this.origP = grow(this.origP, (k) => new Uint16Array(k));
-    this.respP = grow(this.respP, (k) => new Uint16Array(k));
+    this.id = grownArray(this.id, n);
+    this.evidence = grownArray(this.evidence, n);
+    this.origIsA = grownArray(this.origIsA, n);
+    this.origP = grownArray(this.origP, n);
+    this.respP = grownArray(this.respP, n);
   }
 }
 
