@@ -88,3 +88,29 @@ export type AnomalyName = keyof typeof ANOMALY_NAMES;
 export function anomalyLayer(name: AnomalyName): AnomalyLayer {
   return ANOMALY_NAMES[name][0];
 }
+
+/**
+ * A row of the `anomalies` table. `sec` NaN: a file-level anomaly without a packet time; an empty
+ * `detail` is stored as NULL.
+ */
+export function anomalyRow(
+  evidenceId: number,
+  packetNo: number,
+  fileOffset: number,
+  sec: number,
+  ns: number,
+  name: AnomalyName,
+  detail: string,
+  flowId: number,
+): Record<string, unknown> {
+  return {
+    evidence_id: evidenceId,
+    packet_no: packetNo,
+    file_offset: fileOffset,
+    ts: sec === sec ? { sec, ns } : null,
+    name,
+    layer: anomalyLayer(name),
+    detail: detail || null,
+    flow_id: flowId,
+  };
+}

@@ -6,7 +6,7 @@
 import { statSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ANOMALIES, EVIDENCE, INTERFACES, NAME_RESOLUTION, PACKET_COMMENTS, PACKETS } from '../../common/fields.js';
-import { anomalyLayer, type AnomalyName } from '../../common/anomalies.js';
+import { anomalyRow, type AnomalyName } from '../../common/anomalies.js';
 import { openCapture, NotACaptureError } from '../readers/open.js';
 import type { FramedReader, RawPacket } from '../readers/reader.js';
 import { linkTypeName } from '../readers/linktypes.js';
@@ -271,16 +271,7 @@ async function run(
 
   const addAnomaly = (ev: number, packetNo: number, offset: number, sec: number, ns: number, name: AnomalyName, detail: string, flowId: number) => {
     totalAnomalies++;
-    anomalies.pushRow({
-      evidence_id: ev,
-      packet_no: packetNo,
-      file_offset: offset,
-      ts: sec === sec ? { sec, ns } : null,
-      name,
-      layer: anomalyLayer(name),
-      detail: detail || null,
-      flow_id: flowId,
-    });
+    anomalies.pushRow(anomalyRow(ev, packetNo, offset, sec, ns, name, detail, flowId));
     if (anomalies.full) flush(anomalies);
   };
 

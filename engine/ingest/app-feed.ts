@@ -14,7 +14,7 @@
  */
 import { Worker, type MessagePort } from 'node:worker_threads';
 import { ANOMALIES, type TableDef } from '../../common/fields.js';
-import { anomalyLayer, type AnomalyName } from '../../common/anomalies.js';
+import { anomalyRow, type AnomalyName } from '../../common/anomalies.js';
 import { PROTO_TCP, PROTO_UDP, TCP_SYN, type Decoded } from '../decode/packet.js';
 import { grownArray, type FlowTracker } from '../flows/tracker.js';
 import { ColumnBatch } from '../store/batch.js';
@@ -370,16 +370,7 @@ export class RecordOutput implements AppLayerOutput {
     this.anomalyCount++;
     this.anomaliesByEvidence[evidenceId] = (this.anomaliesByEvidence[evidenceId] ?? 0) + 1;
     const b = this.batch(ANOMALIES);
-    b.pushRow({
-      evidence_id: evidenceId,
-      packet_no: packetNo,
-      file_offset: fileOffset,
-      ts: sec === sec ? { sec, ns } : null,
-      name,
-      layer: anomalyLayer(name),
-      detail: detail || null,
-      flow_id: flowId,
-    });
+    b.pushRow(anomalyRow(evidenceId, packetNo, fileOffset, sec, ns, name, detail, flowId));
     if (b.full) this.flush(b);
   }
 
