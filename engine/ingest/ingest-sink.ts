@@ -5,6 +5,7 @@
  * written straight to the database file instead of the WAL), derives flow text columns, and
  * checkpoints at the end. Runs on the store worker thread, or in-process as a fallback.
  */
+import type { DuckDBAppender } from '@duckdb/node-api';
 import { CaseStore } from '../store/case-store.js';
 import { ColumnBatch, type BatchMessage } from '../store/batch.js';
 import { tableByName } from '../../common/fields.js';
@@ -118,7 +119,7 @@ export class IngestSink {
     if (batch.table === FLOWS_WIRE) {
       batch = deriveFlowRows(batch, this.meta.salt);
       // once services have been spilled, all wait for the end, so that an older one never wins
-      if (this.services.size > 0 && this.serviceSeq === 0) this.fillServices(batch);
+      if (this.services.size > 0 && !this.tempTables.has('_flow_service')) this.fillServices(batch);
     } else fillUids(batch, this.meta.salt);
     this.store.appendNow(batch);
     this.sinceCommit += rows;
@@ -168,25 +169,38 @@ export class IngestSink {
   /** Rows written to the temporary service table so far (their order: the latest wins). */
   private serviceSeq = 0;
 
+  /** Temporary tables made so far (rows that wait for the end of the ingest). */
+  private readonly tempTables = new Set<string>();
+
+  /** Appends rows to temporary table `name` (made with `columns` on first use). */
+  private async toTemp(name: string, columns: string, fill: (a: DuckDBAppender) => void): Promise<void> {
+    const con = this.store.con;
+    if (!this.tempTables.has(name)) {
+      await con.run(`CREATE TEMP TABLE ${name} (${columns})`);
+      this.tempTables.add(name);
+    }
+    const a = await con.createAppender(name, 'main', 'temp');
+    fill(a);
+    a.closeSync();
+  }
+
   /** Moves the services held in memory into a temporary table, in arrival order. */
   private async spillServices(): Promise<void> {
-    const con = this.store.con;
-    if (this.serviceSeq === 0) await con.run('CREATE TEMP TABLE _flow_service (seq UBIGINT, flow_id UINTEGER, service VARCHAR)');
-    const a = await con.createAppender('_flow_service', 'main', 'temp');
-    for (const [id, v] of this.services) {
-      a.appendUBigInt(BigInt(++this.serviceSeq));
-      a.appendUInteger(id);
-      a.appendVarchar(v);
-      a.endRow();
-    }
-    a.closeSync();
+    await this.toTemp('_flow_service', 'seq UBIGINT, flow_id UINTEGER, service VARCHAR', (a) => {
+      for (const [id, v] of this.services) {
+        a.appendUBigInt(BigInt(++this.serviceSeq));
+        a.appendUInteger(id);
+        a.appendVarchar(v);
+        a.endRow();
+      }
+    });
     this.services.clear();
   }
 
   /** Services that arrived after their flow's row (or were spilled): the rows are updated. */
   private async updateServices(): Promise<void> {
-    if (this.services.size === 0 && this.serviceSeq === 0) return;
     if (this.services.size > 0) await this.spillServices();
+    if (!this.tempTables.has('_flow_service')) return;
     const con = this.store.con;
     await con.run(
       'UPDATE flows SET service = s.service FROM (SELECT flow_id, arg_max(service, seq) AS service FROM _flow_service GROUP BY flow_id) s WHERE flows.flow_id = s.flow_id',
@@ -194,31 +208,24 @@ export class IngestSink {
     await con.run('DROP TABLE _flow_service');
   }
 
-  private fragmentTable = false;
-
   /** Moves the fragment links held in memory into a temporary table. */
   private async spillFragmentFlows(): Promise<void> {
     const f = this.fragmentFlows;
-    const con = this.store.con;
-    if (!this.fragmentTable) {
-      await con.run('CREATE TEMP TABLE _packet_flow (evidence_id USMALLINT, packet_no UINTEGER, flow_id UINTEGER)');
-      this.fragmentTable = true;
-    }
-    const a = await con.createAppender('_packet_flow', 'main', 'temp');
-    for (let i = 0; i < f.length; i += 3) {
-      a.appendUSmallInt(f[i]);
-      a.appendUInteger(f[i + 1]);
-      a.appendUInteger(f[i + 2]);
-      a.endRow();
-    }
-    a.closeSync();
+    await this.toTemp('_packet_flow', 'evidence_id USMALLINT, packet_no UINTEGER, flow_id UINTEGER', (a) => {
+      for (let i = 0; i < f.length; i += 3) {
+        a.appendUSmallInt(f[i]);
+        a.appendUInteger(f[i + 1]);
+        a.appendUInteger(f[i + 2]);
+        a.endRow();
+      }
+    });
     f.length = 0;
   }
 
   /** Fragment packets get the flow of the datagram they were part of. */
   private async updateFragmentFlows(): Promise<void> {
     if (this.fragmentFlows.length > 0) await this.spillFragmentFlows();
-    if (!this.fragmentTable) return;
+    if (!this.tempTables.has('_packet_flow')) return;
     const con = this.store.con;
     await con.run(
       'UPDATE packets SET flow_id = l.flow_id FROM _packet_flow l WHERE packets.evidence_id = l.evidence_id AND packets.packet_no = l.packet_no AND packets.flow_id = 0',
