@@ -104,12 +104,14 @@ export class AppFeed {
     if (s >= this.sentId.length) this.grow(s);
     // a packet without payload or SYN changes nothing but the connection's latest packet, which
     // names what is reported when the connection ends: kept here, sent with the end
-    this.lastSec[s] = sec;
-    this.lastNs[s] = ns;
-    this.lastNo[s] = packetNo;
-    this.lastOff[s] = fileOffset;
     if (len === 0 && (proto !== PROTO_TCP || (d.tcpFlags & TCP_SYN) === 0)) {
-      if (this.sentId[s] === id) this.latest[s] = 1;
+      if (this.sentId[s] === id) {
+        this.latest[s] = 1;
+        this.lastSec[s] = sec;
+        this.lastNs[s] = ns;
+        this.lastNo[s] = packetNo;
+        this.lastOff[s] = fileOffset;
+      }
       return;
     }
     this.latest[s] = 0;
