@@ -50,6 +50,9 @@ export interface CaseMeta {
   firstFlowId: number;
 }
 
+/** Tables that only cross threads: their rows are turned into case rows or updates here. */
+const WIRE_TABLES = [FLOWS_WIRE, FLOW_SERVICES, PACKET_FLOWS];
+
 const COMMIT_ROWS = 1 << 21;
 const FLUSH_ROWS = 1 << 16;
 
@@ -92,8 +95,7 @@ export class IngestSink {
     let batch: ColumnBatch;
     if (b instanceof ColumnBatch) batch = b;
     else {
-      const t =
-        b.table === FLOWS_WIRE.name ? FLOWS_WIRE : b.table === FLOW_SERVICES.name ? FLOW_SERVICES : b.table === PACKET_FLOWS.name ? PACKET_FLOWS : tableByName(b.table);
+      const t = WIRE_TABLES.find((w) => w.name === b.table) ?? tableByName(b.table);
       if (!t) throw new Error(`unknown table ${b.table}`);
       batch = ColumnBatch.fromMessage(t, b);
     }
