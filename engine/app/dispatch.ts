@@ -13,6 +13,7 @@ import type { AnomalyName } from '../../common/anomalies.js';
 import { TLS, type TableDef } from '../../common/fields.js';
 import { PROTO_TCP, PROTO_UDP, TCP_SYN } from '../decode/packet.js';
 import { ReassemblyBudget, TcpStream, type ReassemblyLimits, type StreamReceiver } from '../streams/tcp-reassembler.js';
+import type { RecordConn } from '../store/batch.js';
 import type { AppSink, DatagramParser, Dir, StreamParser } from './types.js';
 import { createDnsTcp, createDnsUdp } from './dns.js';
 import { createHttp, looksLikeHttpRequest, looksLikeHttpResponse } from './http.js';
@@ -68,17 +69,6 @@ const DHCP_PORTS = new Set([67, 68, 4011]);
 const ANNOUNCING_PORTS = new Set([5353, 5355, 137]);
 const QUIET_ANNOUNCEMENTS: ReadonlySet<AnomalyName> = new Set<AnomalyName>(['dns_unmatched_response']);
 
-const connColumns = new Map<TableDef, boolean>();
-/** The table starts with the connection columns (orig_h, orig_p, resp_h, resp_p); decided once per table. */
-function hasConnColumns(t: TableDef): boolean {
-  let v = connColumns.get(t);
-  if (v === undefined) {
-    v = t.fields.some((f) => f.name === 'orig_h');
-    connColumns.set(t, v);
-  }
-  return v;
-}
-
 /**
  * What the application layer reads of the flow table, per slot: the flow tracker itself when the
  * layer runs on the ingest's thread, a mirror of it (`engine/ingest/app-feed.ts`) on the
@@ -113,7 +103,11 @@ export interface AppPacket {
 }
 
 export interface AppLayerOutput {
-  row(table: TableDef, row: Record<string, unknown>): void;
+  /**
+   * One record: `row` has the table's own columns; the connection columns (flow_id, evidence_id,
+   * orig_h/p, resp_h/p, tls.transport) and, when the row has none, ts come from `conn`.
+   */
+  row(table: TableDef, row: Record<string, unknown>, conn: RecordConn): void;
   anomaly(name: AnomalyName, detail: string, flowId: number, packetNo: number, fileOffset: number, sec: number, ns: number, evidenceId: number): void;
   /** The connection's service changed (flows.service is written by someone else). */
   service?(flowId: number, service: string): void;
@@ -123,9 +117,15 @@ export interface AppLayerOutput {
 
 /** Marks a connection the application layer is finished with. */
 const NONE = 0;
+/**
+ * Marks a DNS-over-UDP flow whose parser had nothing pending (every query answered): its objects
+ * are dropped, and a later datagram of the flow starts a fresh parser. Most DNS flows carry one
+ * transaction but live until the UDP timeout; this keeps their state short-lived.
+ */
+const DNS_RESTING = 1;
 
 /** A connection's parser, its streams and the sink it writes through. */
-class Conn implements AppSink {
+class Conn implements AppSink, RecordConn {
   tsSec = 0;
   tsNs = 0;
   packetNo = 0;
@@ -189,8 +189,11 @@ class DirReceiver implements StreamReceiver {
 }
 
 export class AppLayer {
-  /** Per flow slot: undefined = not looked at yet, NONE = nothing (more) to do, else the connection. */
-  private conns: (Conn | typeof NONE | undefined)[] = [];
+  /**
+   * Per flow slot: undefined = not looked at yet, NONE = nothing (more) to do, DNS_RESTING = a DNS
+   * flow with nothing pending, else the connection.
+   */
+  private conns: (Conn | typeof NONE | typeof DNS_RESTING | undefined)[] = [];
   /** Per flow slot and canonical side (A = 0, B = 1): the SYN's sequence number, NaN when unseen. */
   private isn = new Float64Array(2048).fill(NaN);
   private readonly budget: ReassemblyBudget;
@@ -218,6 +221,7 @@ export class AppLayer {
     if (st === NONE) return;
     const proto = d.proto;
     if (st === undefined) {
+      if (s >= this.conns.length) this.growConns(s);
       if (proto === PROTO_TCP) {
         if (d.tcpFlags & TCP_SYN) this.noteSyn(s, d);
         if (d.payloadCaptured === 0) return;
@@ -229,9 +233,12 @@ export class AppLayer {
         this.none(s);
         return;
       }
+    } else if (st === DNS_RESTING) {
+      if (d.payloadCaptured === 0) return;
+      this.startDnsUdp(s, false);
     }
     const c = this.conns[s];
-    if (c === NONE || c === undefined) return;
+    if (c === NONE || c === undefined || c === DNS_RESTING) return;
     c.tsSec = tsSec;
     c.tsNs = tsNs;
     c.packetNo = packetNo;
@@ -253,6 +260,8 @@ export class AppLayer {
         c.stream = createTls(c);
         this.count('ssl');
       } else this.finishConn(s, c, false);
+    } else if (c.dgram !== null && c.dgram.resting === true) {
+      this.conns[s] = DNS_RESTING;
     }
   }
 
@@ -262,7 +271,7 @@ export class AppLayer {
    */
   latestPacket(s: number, tsSec: number, tsNs: number, packetNo: number, fileOffset: number): void {
     const c = this.conns[s];
-    if (c === undefined || c === NONE) return;
+    if (c === undefined || c === NONE || c === DNS_RESTING) return;
     c.tsSec = tsSec;
     c.tsNs = tsNs;
     c.packetNo = packetNo;
@@ -277,8 +286,8 @@ export class AppLayer {
   /** A flow ends: its connection's streams are closed and its parser ended. */
   flowEnd(s: number): void {
     const c = this.conns[s];
-    if (c !== undefined && c !== NONE) this.finishConn(s, c, true);
-    this.conns[s] = undefined;
+    if (c !== undefined && c !== NONE && c !== DNS_RESTING) this.finishConn(s, c, true);
+    if (s < this.conns.length) this.conns[s] = undefined;
     if (2 * s + 1 < this.isn.length) {
       this.isn[2 * s] = NaN;
       this.isn[2 * s + 1] = NaN;
@@ -288,17 +297,7 @@ export class AppLayer {
   emitRow(c: Conn, table: TableDef, row: Record<string, unknown>): void {
     // while the flow lives, its roles may still flip: take them from the tracker
     if (this.conns[c.slot] === c) this.refresh(c);
-    row.flow_id = c.flowId;
-    row.evidence_id = c.evidenceId;
-    if (hasConnColumns(table)) {
-      row.orig_h = c.origH;
-      row.orig_p = c.origP;
-      row.resp_h = c.respH;
-      row.resp_p = c.respP;
-    }
-    if (row.ts === undefined) row.ts = { sec: c.tsSec, ns: c.tsNs };
-    if (table === TLS) row.transport = c.transport;
-    this.out.row(table, row);
+    this.out.row(table, row, c);
   }
 
   private refresh(c: Conn): void {
@@ -322,6 +321,16 @@ export class AppLayer {
     else return;
     t.service[s] = next;
     if (this.out.service) this.out.service(c.flowId, next);
+  }
+
+  /**
+   * Makes room for slot `s`. The array stays dense (filled with undefined): writing far past its
+   * end would turn it into a dictionary, whose entries every young-generation GC copies.
+   */
+  private growConns(s: number): void {
+    const a = this.conns;
+    const n = Math.max(s + 1, 2 * a.length, 1024);
+    for (let i = a.length; i < n; i++) a.push(undefined);
   }
 
   /** Nothing (more) to do for the flow in slot `s`. */
@@ -399,11 +408,17 @@ export class AppLayer {
       this.none(s);
       return;
     }
+    this.startDnsUdp(s, true);
+  }
+
+  /** DNS over UDP: a new connection (`counted`), or the next datagram of a resting one. */
+  private startDnsUdp(s: number, counted: boolean): void {
+    const t = this.tracker;
     const c = new Conn(this, s, t.id[s], t.evidence[s], 'udp', t.origIsA[s] === 1);
     this.refresh(c);
     if (ANNOUNCING_PORTS.has(t.respP[s]) || ANNOUNCING_PORTS.has(t.origP[s])) c.quiet = QUIET_ANNOUNCEMENTS;
     c.dgram = createDnsUdp(c);
-    this.count('dns');
+    if (counted) this.count('dns');
     this.conns[s] = c;
   }
 

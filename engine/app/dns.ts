@@ -869,6 +869,11 @@ class DnsTransactions {
     else this.query(seen);
   }
 
+  /** Nothing is pending and the connection was seen to be DNS (a fresh parser would go on the same way). */
+  get resting(): boolean {
+    return this.sawDns && !this.done && this.failures === 0 && this.pending.length === 0;
+  }
+
   /** A message that is not DNS at all (no header, zero TCP length). */
   failed(): void {
     if (++this.failures >= MAX_FAILURES) this.finish();
@@ -974,6 +979,9 @@ export function createDnsUdp(sink: AppSink): DatagramParser {
     },
     get done(): boolean {
       return tx.done;
+    },
+    get resting(): boolean {
+      return tx.resting;
     },
   };
 }

@@ -59,6 +59,11 @@ export interface DatagramParser {
   datagram(dir: Dir, bytes: Uint8Array, start: number, end: number): void;
   end(): void;
   readonly done: boolean;
+  /**
+   * True when the parser holds nothing a later datagram needs (DNS: every query answered): the
+   * layer may drop it and start a fresh one for the flow's next datagram.
+   */
+  readonly resting?: boolean;
 }
 
 /** Start a parser for a connection. */

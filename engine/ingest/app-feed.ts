@@ -17,7 +17,7 @@ import { ANOMALIES, type TableDef } from '../../common/fields.js';
 import { anomalyRow, type AnomalyName } from '../../common/anomalies.js';
 import { PROTO_TCP, PROTO_UDP, TCP_SYN, type Decoded } from '../decode/packet.js';
 import { grownArray, type FlowTracker } from '../flows/tracker.js';
-import { ColumnBatch } from '../store/batch.js';
+import { ColumnBatch, type RecordConn } from '../store/batch.js';
 import type { AppFlows, AppLayer, AppLayerOutput, AppPacket } from '../app/dispatch.js';
 import type { ReassemblyLimits } from '../streams/tcp-reassembler.js';
 import { InFlight } from './in-flight.js';
@@ -361,9 +361,9 @@ export class RecordOutput implements AppLayerOutput {
     return b;
   }
 
-  row(table: TableDef, row: Record<string, unknown>): void {
+  row(table: TableDef, row: Record<string, unknown>, conn: RecordConn): void {
     const b = this.batch(table);
-    b.pushRow(row);
+    b.pushRecord(row, conn);
     this.counts[table.name] = (this.counts[table.name] ?? 0) + 1;
     if (b.full) this.flush(b);
   }

@@ -9,6 +9,34 @@ export const BATCH_ROWS = 2048;
 
 export type Column = Uint8Array | Uint16Array | Uint32Array | Float64Array | (string | null)[];
 
+/**
+ * The connection an application record belongs to: `pushRecord` writes these columns from it
+ * (the parser's row holds only the table's own columns).
+ */
+export interface RecordConn {
+  readonly flowId: number;
+  readonly evidenceId: number;
+  readonly origH: string;
+  readonly origP: number;
+  readonly respH: string;
+  readonly respP: number;
+  /** Time of the packet being handled: the record's ts when the row has none. */
+  readonly tsSec: number;
+  readonly tsNs: number;
+  readonly transport: 'tcp' | 'udp';
+}
+
+/** Where a column of an application record comes from (`pushRecord`). */
+const FROM_ROW = 0;
+const FROM_TS = 1;
+const FROM_FLOW_ID = 2;
+const FROM_EVIDENCE_ID = 3;
+const FROM_ORIG_H = 4;
+const FROM_ORIG_P = 5;
+const FROM_RESP_H = 6;
+const FROM_RESP_P = 7;
+const FROM_TRANSPORT = 8;
+
 export class ColumnBatch {
   rows = 0;
   readonly cols: Column[];
@@ -39,23 +67,77 @@ export class ColumnBatch {
   pushRow(row: Record<string, unknown>): void {
     const r = this.rows;
     const fields = this.table.fields;
+    for (let i = 0; i < fields.length; i++) this.put(i, r, row[fields[i].name]);
+    this.rows++;
+  }
+
+  /** Per column: where `pushRecord` takes its value (made on first use). */
+  private sources: Uint8Array | null = null;
+
+  /**
+   * Appends an application record: the connection columns (flow_id, evidence_id, orig_h, orig_p,
+   * resp_h, resp_p, and tls.transport) from `conn`, ts from the row or else `conn`'s packet time,
+   * the rest from the row. The row object is only read, never extended (extending an object
+   * literal with more properties than it was made with costs a shape change per property).
+   */
+  pushRecord(row: Record<string, unknown>, conn: RecordConn): void {
+    const src = this.sources ?? (this.sources = recordSources(this.table));
+    const r = this.rows;
+    const fields = this.table.fields;
     for (let i = 0; i < fields.length; i++) {
-      const f = fields[i];
-      const v = row[f.name];
-      const c = this.cols[i];
-      if (f.kind === 'str') (c as (string | null)[])[r] = v === undefined || v === null ? null : String(v);
-      else if (f.kind === 'ts') {
-        const t = v as { sec: number; ns: number } | null | undefined;
-        (c as Float64Array)[r] = t ? t.sec : NaN;
-        this.nanos[i]![r] = t ? t.ns : 0;
-      } else if (f.kind === 'bool') (c as Uint8Array)[r] = v ? 1 : 0;
-      else if (f.kind === 'enum') {
-        const k = typeof v === 'number' ? v : f.values!.indexOf(String(v));
-        if (k < 0) throw new Error(`${this.table.name}.${f.name}: '${String(v)}' is not one of ${f.values!.join(', ')}`);
-        (c as Uint8Array)[r] = k;
-      } else (c as Float64Array | Uint32Array)[r] = v === undefined || v === null ? NaN : Number(v);
+      switch (src[i]) {
+        case FROM_ROW:
+          this.put(i, r, row[fields[i].name]);
+          break;
+        case FROM_TS: {
+          const t = row[fields[i].name] as { sec: number; ns: number } | null | undefined;
+          if (t === undefined) {
+            (this.cols[i] as Float64Array)[r] = conn.tsSec;
+            this.nanos[i]![r] = conn.tsNs;
+          } else this.put(i, r, t);
+          break;
+        }
+        case FROM_FLOW_ID:
+          (this.cols[i] as Float64Array)[r] = conn.flowId;
+          break;
+        case FROM_EVIDENCE_ID:
+          (this.cols[i] as Float64Array)[r] = conn.evidenceId;
+          break;
+        case FROM_ORIG_H:
+          (this.cols[i] as string[])[r] = conn.origH;
+          break;
+        case FROM_ORIG_P:
+          (this.cols[i] as Float64Array)[r] = conn.origP;
+          break;
+        case FROM_RESP_H:
+          (this.cols[i] as string[])[r] = conn.respH;
+          break;
+        case FROM_RESP_P:
+          (this.cols[i] as Float64Array)[r] = conn.respP;
+          break;
+        case FROM_TRANSPORT:
+          this.put(i, r, conn.transport);
+          break;
+      }
     }
     this.rows++;
+  }
+
+  /** Writes value `v` into column `i` at row `r`. */
+  private put(i: number, r: number, v: unknown): void {
+    const f = this.table.fields[i];
+    const c = this.cols[i];
+    if (f.kind === 'str') (c as (string | null)[])[r] = v === undefined || v === null ? null : String(v);
+    else if (f.kind === 'ts') {
+      const t = v as { sec: number; ns: number } | null | undefined;
+      (c as Float64Array)[r] = t ? t.sec : NaN;
+      this.nanos[i]![r] = t ? t.ns : 0;
+    } else if (f.kind === 'bool') (c as Uint8Array)[r] = v ? 1 : 0;
+    else if (f.kind === 'enum') {
+      const k = typeof v === 'number' ? v : f.values!.indexOf(String(v));
+      if (k < 0) throw new Error(`${this.table.name}.${f.name}: '${String(v)}' is not one of ${f.values!.join(', ')}`);
+      (c as Uint8Array)[r] = k;
+    } else (c as Float64Array | Uint32Array)[r] = v === undefined || v === null ? NaN : Number(v);
   }
 
   clear(): void {
@@ -94,6 +176,26 @@ export interface BatchMessage {
   rows: number;
   cols: Column[];
   nanos: (Uint32Array | null)[];
+}
+
+/**
+ * Where each column of an application record comes from: the connection columns (the four
+ * addresses and ports only in tables that have orig_h), ts, and tls.transport.
+ */
+function recordSources(t: TableDef): Uint8Array {
+  const conn = t.fields.some((f) => f.name === 'orig_h');
+  return Uint8Array.from(t.fields, (f) => {
+    if (f.kind === 'ts' && f.name === 'ts') return FROM_TS;
+    if (f.name === 'flow_id') return FROM_FLOW_ID;
+    if (f.name === 'evidence_id') return FROM_EVIDENCE_ID;
+    if (f.name === 'transport' && t.name === 'tls') return FROM_TRANSPORT;
+    if (!conn) return FROM_ROW;
+    if (f.name === 'orig_h') return FROM_ORIG_H;
+    if (f.name === 'orig_p') return FROM_ORIG_P;
+    if (f.name === 'resp_h') return FROM_RESP_H;
+    if (f.name === 'resp_p') return FROM_RESP_P;
+    return FROM_ROW;
+  });
 }
 
 function makeColumn(f: FieldDef, n: number): Column {

@@ -77,6 +77,82 @@ export function putTsNs(w: Uint32Array, i: number, sec: number, ns: number): voi
   w[2 * i + 1] = hi >>> 0;
 }
 
+/** Marks row i of a chunk NULL in the validity bitmap (all valid until the first NULL). */
+function setNull(valid: Uint8Array, nulls: number, i: number): void {
+  if (nulls === 0) valid.fill(0xff);
+  valid[i >> 3] &= ~(1 << (i & 7));
+}
+
+/**
+ * A 64-bit column (u64, i64, ts with its nanoseconds) into `scratch` and the vector. Values are
+ * doubles in the batch (NaN = NULL). Returns the number of NULLs.
+ */
+function wide(vec: bindings.Vector, x: Float64Array, ns: Uint32Array | null, start: number, n: number, scratch: ArrayBuffer, w32: Uint32Array, valid: Uint8Array): number {
+  let nulls = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[start + i];
+    if (v !== v) {
+      w32[2 * i] = 0;
+      w32[2 * i + 1] = 0;
+      setNull(valid, nulls++, i);
+    } else if (ns) putTsNs(w32, i, v, ns[start + i]);
+    else if (v < 0) {
+      const big = BigInt.asUintN(64, BigInt(Math.trunc(v)));
+      w32[2 * i] = Number(big & 0xffffffffn);
+      w32[2 * i + 1] = Number(big >> 32n);
+    } else put64(w32, i, v);
+  }
+  bindings.copy_data_to_vector(vec, 0, scratch, 0, n * 8);
+  return nulls;
+}
+
+// NULL-able narrow columns (doubles, NaN = NULL) into the scratch view of their width; one
+// function per width so that each sees one array type. Each returns the number of NULLs.
+function narrow8(x: Float64Array, start: number, n: number, view: Uint8Array, valid: Uint8Array): number {
+  let nulls = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[start + i];
+    if (v !== v) {
+      view[i] = 0;
+      setNull(valid, nulls++, i);
+    } else view[i] = v;
+  }
+  return nulls;
+}
+function narrow16(x: Float64Array, start: number, n: number, view: Uint16Array, valid: Uint8Array): number {
+  let nulls = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[start + i];
+    if (v !== v) {
+      view[i] = 0;
+      setNull(valid, nulls++, i);
+    } else view[i] = v;
+  }
+  return nulls;
+}
+function narrow32(x: Float64Array, start: number, n: number, view: Uint32Array, valid: Uint8Array): number {
+  let nulls = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[start + i];
+    if (v !== v) {
+      view[i] = 0;
+      setNull(valid, nulls++, i);
+    } else view[i] = v;
+  }
+  return nulls;
+}
+function narrow64(x: Float64Array, start: number, n: number, view: Float64Array, valid: Uint8Array): number {
+  let nulls = 0;
+  for (let i = 0; i < n; i++) {
+    const v = x[start + i];
+    if (v !== v) {
+      view[i] = 0;
+      setNull(valid, nulls++, i);
+    } else view[i] = v;
+  }
+  return nulls;
+}
+
 export class CaseStore {
   private readonly appenders = new Map<string, DuckDBAppender>();
   private readonly types = new Map<string, DuckDBType[]>();
@@ -88,11 +164,11 @@ export class CaseStore {
   private readonly strSlots = new Uint8Array(CHUNK_ROWS * 16);
   private readonly strLens = new Uint32Array(this.strSlots.buffer);
   private readonly longRows = new Uint32Array(CHUNK_ROWS);
-  private readonly views: Record<number, Uint8Array | Uint16Array | Uint32Array | Float64Array> = {
-    1: new Uint8Array(this.scratch),
-    2: new Uint16Array(this.scratch),
-    4: new Uint32Array(this.scratch),
-    8: new Float64Array(this.scratch),
+  private readonly views = {
+    u8: new Uint8Array(this.scratch),
+    u16: new Uint16Array(this.scratch),
+    u32: new Uint32Array(this.scratch),
+    f64: new Float64Array(this.scratch),
   };
   private readonly validity = new Uint8Array(CHUNK_ROWS / 8);
   private closed = false;
@@ -229,90 +305,39 @@ export class CaseStore {
     bindings.data_chunk_reset(raw);
     bindings.data_chunk_set_size(raw, n);
     const fields = b.table.fields;
-    const scratch = this.scratch;
-    const w32 = this.scratch32;
     const valid = this.validity;
+    // one small function per kind of column, each seeing one array type: a single loop over every
+    // kind would see every array type, and V8 would keep recompiling it as new ones appear
     for (let c = 0; c < fields.length; c++) {
       const f = fields[c];
       const vec = bindings.data_chunk_get_vector(raw, c);
       const src = b.cols[c];
-      let nulls = 0;
-      if (f.kind === 'str') {
-        // DuckDB keeps a string of up to 12 bytes inline in its 16-byte slot (u32 length, then the
-        // bytes, zero padded): such strings are written into the slots in one copy; longer or
-        // non-ASCII ones go through the C API (which owns their heap copy)
-        const s = src as (string | null)[];
-        const slots = this.strSlots;
-        const lens = this.strLens;
-        const longs = this.longRows;
-        slots.fill(0, 0, n * 16);
-        let nLong = 0;
-        for (let i = 0; i < n; i++) {
-          const v = s[start + i];
-          if (v === null || v === undefined) {
-            if (nulls++ === 0) valid.fill(0xff);
-            valid[i >> 3] &= ~(1 << (i & 7));
-            continue;
-          }
-          const len = v.length;
-          if (len > 12) {
-            longs[nLong++] = i;
-            continue;
-          }
-          const o = i * 16 + 4;
-          let k = 0;
-          for (; k < len; k++) {
-            const ch = v.charCodeAt(k);
-            if (ch > 127) break;
-            slots[o + k] = ch;
-          }
-          if (k === len) lens[i * 4] = len;
-          else {
-            slots.fill(0, o, o + 12);
-            longs[nLong++] = i;
-          }
-        }
-        bindings.copy_data_to_vector(vec, 0, slots.buffer, 0, n * 16);
-        for (let j = 0; j < nLong; j++) bindings.vector_assign_string_element(vec, longs[j], s[start + longs[j]]!);
-      } else if (f.kind === 'u64' || f.kind === 'i64' || f.kind === 'ts') {
-        const x = src as Float64Array;
-        const ns = b.nanos[c];
-        for (let i = 0; i < n; i++) {
-          const v = x[start + i];
-          if (v !== v) {
-            w32[2 * i] = 0;
-            w32[2 * i + 1] = 0;
-            if (nulls++ === 0) valid.fill(0xff);
-            valid[i >> 3] &= ~(1 << (i & 7));
-          } else if (ns) putTsNs(w32, i, v, ns[start + i]);
-          else if (v < 0) {
-            const big = BigInt.asUintN(64, BigInt(Math.trunc(v)));
-            w32[2 * i] = Number(big & 0xffffffffn);
-            w32[2 * i + 1] = Number(big >> 32n);
-          } else put64(w32, i, v);
-        }
-        bindings.copy_data_to_vector(vec, 0, scratch, 0, n * 8);
-      } else {
+      let nulls: number;
+      if (f.kind === 'str') nulls = this.strings(vec, src as (string | null)[], start, n);
+      else if (f.kind === 'u64' || f.kind === 'i64' || f.kind === 'ts') nulls = wide(vec, src as Float64Array, b.nanos[c], start, n, this.scratch, this.scratch32, valid);
+      else {
         const width = WIDTH[f.kind];
-        const x = src as ArrayLike<number>;
-        const view = this.views[width];
-        if (f.nullable) {
-          for (let i = 0; i < n; i++) {
-            const v = x[start + i];
-            if (v !== v) {
-              view[i] = 0;
-              if (nulls++ === 0) valid.fill(0xff);
-              valid[i >> 3] &= ~(1 << (i & 7));
-            } else view[i] = v;
-          }
-        } else if (x instanceof Float64Array && width !== 8) {
-          for (let i = 0; i < n; i++) view[i] = x[start + i];
-        } else if (width === 8) {
-          (view as Float64Array).set((x as Float64Array).subarray(start, start + n));
-        } else {
-          (view as Uint8Array).set((x as Uint8Array).subarray(start, start + n));
+        const x = src as Uint8Array | Uint16Array | Uint32Array | Float64Array;
+        nulls = 0;
+        if (x.BYTES_PER_ELEMENT === width && !f.nullable) {
+          // the column already has DuckDB's layout: copied straight from the batch
+          bindings.copy_data_to_vector(vec, 0, x.buffer as ArrayBuffer, x.byteOffset + start * width, n * width);
+          continue;
         }
-        bindings.copy_data_to_vector(vec, 0, scratch, 0, n * width);
+        const v = this.views;
+        const y = x as Float64Array; // narrow columns of another layout hold doubles (NULL-able ones: NaN = NULL)
+        if (!f.nullable) {
+          // converted by the typed-array copy (as ToUint8/16/32)
+          const part = y.subarray(start, start + n);
+          if (width === 1) v.u8.set(part);
+          else if (width === 2) v.u16.set(part);
+          else if (width === 4) v.u32.set(part);
+          else v.f64.set(part);
+        } else if (width === 1) nulls = narrow8(y, start, n, v.u8, valid);
+        else if (width === 2) nulls = narrow16(y, start, n, v.u16, valid);
+        else if (width === 4) nulls = narrow32(y, start, n, v.u32, valid);
+        else nulls = narrow64(y, start, n, v.f64, valid);
+        bindings.copy_data_to_vector(vec, 0, this.scratch, 0, n * width);
       }
       if (nulls) {
         bindings.vector_ensure_validity_writable(vec);
@@ -320,6 +345,49 @@ export class CaseStore {
       }
     }
     ap.appendDataChunk(new DuckDBDataChunk(raw));
+  }
+
+  /**
+   * A string column. DuckDB keeps a string of up to 12 bytes inline in its 16-byte slot (u32
+   * length, then the bytes, zero padded): such strings are written into the slots in one copy;
+   * longer or non-ASCII ones go through the C API (which owns their heap copy). Returns the NULLs.
+   */
+  private strings(vec: bindings.Vector, s: (string | null)[], start: number, n: number): number {
+    const valid = this.validity;
+    const slots = this.strSlots;
+    const lens = this.strLens;
+    const longs = this.longRows;
+    slots.fill(0, 0, n * 16);
+    let nulls = 0;
+    let nLong = 0;
+    for (let i = 0; i < n; i++) {
+      const v = s[start + i];
+      if (v === null || v === undefined) {
+        if (nulls++ === 0) valid.fill(0xff);
+        valid[i >> 3] &= ~(1 << (i & 7));
+        continue;
+      }
+      const len = v.length;
+      if (len > 12) {
+        longs[nLong++] = i;
+        continue;
+      }
+      const o = i * 16 + 4;
+      let k = 0;
+      for (; k < len; k++) {
+        const ch = v.charCodeAt(k);
+        if (ch > 127) break;
+        slots[o + k] = ch;
+      }
+      if (k === len) lens[i * 4] = len;
+      else {
+        slots.fill(0, o, o + 12);
+        longs[nLong++] = i;
+      }
+    }
+    bindings.copy_data_to_vector(vec, 0, slots.buffer, 0, n * 16);
+    for (let j = 0; j < nLong; j++) bindings.vector_assign_string_element(vec, longs[j], s[start + longs[j]]!);
+    return nulls;
   }
 
   /** Flushes appenders so that everything appended is visible to queries. */
