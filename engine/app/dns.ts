@@ -249,7 +249,7 @@ function u32(b: Uint8Array, p: number): number {
 // Names
 
 /** Presentation bytes of the name being read: at most 253 (255 on the wire minus the ends). */
-const nameBuf = new Uint8Array(MAX_NAME_WIRE + 1);
+const nameBuf = Buffer.alloc(MAX_NAME_WIRE + 1);
 /** Results of the last readName call besides its text (names are read one at a time). */
 let nameEnd = -1;
 let nameProblem: string | null = null;
@@ -314,7 +314,10 @@ function readName(b: Uint8Array, msgStart: number, msgEnd: number, pos: number):
   }
   nameEnd = end;
   nameProblem = problem;
-  return formatText(nameBuf, 0, len);
+  // the usual name is printable ASCII: one string straight from the buffer
+  let i = 0;
+  while (i < len && nameBuf[i] >= 0x20 && nameBuf[i] < 0x7f) i++;
+  return i === len ? nameBuf.toString('latin1', 0, len) : formatText(nameBuf, 0, len);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -361,6 +364,8 @@ class MessageReader {
   }
 }
 
+const SECTIONS: readonly DnsSection[] = ['answer', 'authority', 'additional'];
+
 /**
  * Parses one DNS message `b[start, end)`. Returns null when even the 12-byte header is missing;
  * otherwise the header and whatever sections parsed (`complete` false and `dns_malformed`
@@ -404,8 +409,9 @@ export function parseDnsMessage(b: Uint8Array, start: number, end: number, onAno
     msg.questions.push({ name, qtype: u16(b, p), qclass: u16(b, p + 2), badName });
     p += 4;
   }
-  const sections: [DnsSection, number][] = [['answer', msg.ancount], ['authority', msg.nscount], ['additional', msg.arcount]];
-  for (const [section, count] of sections) {
+  for (let k = 0; k < 3; k++) {
+    const section = SECTIONS[k];
+    const count = k === 0 ? msg.ancount : k === 1 ? msg.nscount : msg.arcount;
     for (let i = 0; i < count; i++) {
       p = parseRecord(r, msg, section, p);
       if (p < 0) {
@@ -967,23 +973,28 @@ function now(sink: AppSink): Ts {
   return { sec: sink.tsSec, ns: sink.tsNs };
 }
 
-/** DNS over UDP: each datagram is one message. */
+/** DNS over UDP: each datagram is one message. A class (not an object literal with getters, whose accessors are made anew per object): one is made per transaction. */
+class DnsUdp implements DatagramParser {
+  private readonly tx: DnsTransactions;
+  constructor(private readonly sink: AppSink) {
+    this.tx = new DnsTransactions(sink);
+  }
+  datagram(_dir: Dir, bytes: Uint8Array, start: number, end: number): void {
+    this.tx.message(bytes, start, end, now(this.sink), this.sink.packetNo);
+  }
+  end(): void {
+    if (!this.tx.done) this.tx.finish();
+  }
+  get done(): boolean {
+    return this.tx.done;
+  }
+  get resting(): boolean {
+    return this.tx.resting;
+  }
+}
+
 export function createDnsUdp(sink: AppSink): DatagramParser {
-  const tx = new DnsTransactions(sink);
-  return {
-    datagram(_dir: Dir, bytes: Uint8Array, start: number, end: number): void {
-      tx.message(bytes, start, end, now(sink), sink.packetNo);
-    },
-    end(): void {
-      if (!tx.done) tx.finish();
-    },
-    get done(): boolean {
-      return tx.done;
-    },
-    get resting(): boolean {
-      return tx.resting;
-    },
-  };
+  return new DnsUdp(sink);
 }
 
 /** A buffer larger than this is dropped once its message is parsed (idle connections stay small). */
