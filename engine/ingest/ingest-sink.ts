@@ -81,6 +81,9 @@ export class IngestSink {
       };
       // bound DuckDB's buffer pool so that memory does not grow with the evidence size
       await store.con.run(`SET memory_limit = '256MB'`);
+      // FSST string compression: its analysis of every string segment made the final commit of the
+      // records about a fifth slower, for a case file only 3 % smaller (1 GB workload: 31.7 / 32.8 MB)
+      await store.con.run(`SET disabled_compression_methods = 'fsst'`);
       await store.con.run('BEGIN TRANSACTION');
       await store.prepareAppenders();
       return new IngestSink(store, meta);
