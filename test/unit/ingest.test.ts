@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { analyze } from '../../engine/ingest/analyze.js';
+import { sha256File } from '../../engine/ingest/hash.js';
 import { CaseStore } from '../../engine/store/case-store.js';
 import { followStream } from '../../engine/services/stream.js';
 
@@ -72,6 +73,13 @@ describe('ingest', () => {
     const after = statSync(WIKI);
     expect(after.mtimeMs).toBe(before.mtimeMs);
     expect(after.size).toBe(before.size);
+  });
+
+  it('hashes on a thread of the lowest priority (Linux), so that decoding goes first', async () => {
+    const r = await sha256File(WIKI);
+    expect(r.sha256).toBe(createHash('sha256').update(readFileSync(WIKI)).digest('hex'));
+    if (process.platform === 'linux') expect(r.nice).toBe(19);
+    else expect(r.nice).toBeNull();
   });
 
   it('merges several files by time', async () => {
