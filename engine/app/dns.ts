@@ -345,17 +345,18 @@ class MessageReader {
    * A name, or null when its end cannot be found. Bad names are reported (dns_bad_name) and kept;
    * a name cut off by the end of the message is left for the caller to report (dns_malformed).
    */
-  name(pos: number, what: string): string | null {
+  name(pos: number, what: string, whatTail: string | number = ''): string | null {
     const text = readName(this.b, this.start, this.end, pos);
     if (nameProblem !== null && (nameEnd >= 0 || nameProblem.startsWith('label type'))) {
-      this.report('dns_bad_name', `${what}: ${nameProblem}`);
+      // what the name is ("question 1", "answer record owner") is put together only when reported
+      this.report('dns_bad_name', `${what}${whatTail}: ${nameProblem}`);
     }
     return nameEnd < 0 ? null : text;
   }
 
   /** A name inside rdata [pos, re): null (and nameEnd -1) unless it ends within the rdata. */
-  rdName(pos: number, re: number, what: string): string | null {
-    const text = this.name(pos, what);
+  rdName(pos: number, re: number, what: string, whatTail = ''): string | null {
+    const text = this.name(pos, what, whatTail);
     if (text === null || nameEnd > re) {
       nameEnd = -1;
       return null;
@@ -399,16 +400,33 @@ export function parseDnsMessage(b: Uint8Array, start: number, end: number, onAno
   const r = new MessageReader(b, start, end, onAnomaly);
   let p = start + HEADER_LEN;
   for (let i = 0; i < msg.qdcount; i++) {
-    const name = r.name(p, `question ${i + 1}`);
+    const name = r.name(p, 'question ', i + 1);
     if (name === null || nameEnd + 4 > end) {
       r.report('dns_malformed', `question ${i + 1} of ${msg.qdcount} cannot be read within the message`);
       return msg;
     }
     const badName = nameProblem !== null;
     p = nameEnd;
-    msg.questions.push({ name, qtype: u16(b, p), qclass: u16(b, p + 2), badName });
+    const q: DnsQuestion = { name, qtype: u16(b, p), qclass: u16(b, p + 2), badName };
+    if (i === 0) msg.questions = [q]; // the usual single question: an array of one, not a grown one
+    else msg.questions.push(q);
     p += 4;
   }
+  const complete = parseSections(r, msg, p);
+  // records were collected in a reused array: the message gets an exact-size copy
+  if (records.length > 0) {
+    msg.records = records.slice();
+    records.length = 0;
+  }
+  msg.complete = complete;
+  return msg;
+}
+
+/** Records of the message being parsed (one message at a time). */
+const records: DnsRecord[] = [];
+
+/** The answer, authority and additional sections from `p`; false when they run past the end (reported). */
+function parseSections(r: MessageReader, msg: DnsMessage, p: number): boolean {
   for (let k = 0; k < 3; k++) {
     const section = SECTIONS[k];
     const count = k === 0 ? msg.ancount : k === 1 ? msg.nscount : msg.arcount;
@@ -416,18 +434,17 @@ export function parseDnsMessage(b: Uint8Array, start: number, end: number, onAno
       p = parseRecord(r, msg, section, p);
       if (p < 0) {
         r.report('dns_malformed', `${section} record ${i + 1} of ${count} cannot be read within the message`);
-        return msg;
+        return false;
       }
     }
   }
-  msg.complete = true;
-  return msg;
+  return true;
 }
 
 /** Parses the record at `p`; returns the position after it, or -1 when it runs past the end. */
 function parseRecord(r: MessageReader, msg: DnsMessage, section: DnsSection, p: number): number {
   const b = r.b;
-  const name = r.name(p, `${section} record owner`);
+  const name = r.name(p, section, ' record owner');
   if (name === null || nameEnd + 10 > r.end) return -1;
   p = nameEnd;
   const type = u16(b, p);
@@ -445,7 +462,7 @@ function parseRecord(r: MessageReader, msg: DnsMessage, section: DnsSection, p: 
     return re;
   }
   rdata(r, type, name, rs, re);
-  msg.records.push({ section, name, type, cls, ttl, data: rdData, zeek: rdZeek });
+  records.push({ section, name, type, cls, ttl, data: rdData, zeek: rdZeek });
   return re;
 }
 
@@ -607,7 +624,7 @@ function addressData(r: MessageReader, type: number, _owner: string, rs: number,
 
 /** NS, CNAME, PTR (Zeek logs the name) and the other single-name types (Zeek: unknown). */
 function nameData(r: MessageReader, type: number, _owner: string, rs: number, re: number): string | null {
-  const name = r.rdName(rs, re, `${dnsTypeName(type)} data`);
+  const name = r.rdName(rs, re, dnsTypeName(type), ' data');
   if (name === null || nameEnd !== re) return null;
   rdZeek = type === 2 || type === 5 || type === 12 ? zeekName(name) : unknownZeek(type);
   return dot(name);
@@ -616,7 +633,7 @@ function nameData(r: MessageReader, type: number, _owner: string, rs: number, re
 /** MX (Zeek logs the exchange) and the other preference + name types. */
 function preferenceNameData(r: MessageReader, type: number, _owner: string, rs: number, re: number): string | null {
   if (re - rs < 3) return null;
-  const name = r.rdName(rs + 2, re, `${dnsTypeName(type)} data`);
+  const name = r.rdName(rs + 2, re, dnsTypeName(type), ' data');
   if (name === null || nameEnd !== re) return null;
   rdZeek = type === 15 ? zeekName(name) : unknownZeek(type);
   return `${u16(r.b, rs)} ${dot(name)}`;
@@ -695,7 +712,7 @@ function caaData(r: MessageReader, _type: number, _owner: string, rs: number, re
 /** SVCB and HTTPS (RFC 9460): Zeek raises an event but logs nothing. */
 function svcbData(r: MessageReader, type: number, _owner: string, rs: number, re: number): string | null {
   if (re - rs < 3) return null;
-  const target = r.rdName(rs + 2, re, `${dnsTypeName(type)} target`);
+  const target = r.rdName(rs + 2, re, dnsTypeName(type), ' target');
   if (target === null) return null;
   const params = svcParams(r.b, nameEnd, re);
   if (params === null) return null;
@@ -722,7 +739,7 @@ function dnskeyData(r: MessageReader, type: number, _owner: string, rs: number, 
 function rrsigData(r: MessageReader, type: number, _owner: string, rs: number, re: number): string | null {
   const b = r.b;
   if (re - rs < 19) return null;
-  const signer = r.rdName(rs + 18, re, `${dnsTypeName(type)} signer`);
+  const signer = r.rdName(rs + 18, re, dnsTypeName(type), ' signer');
   if (signer === null) return null;
   const covered = u16(b, rs);
   rdZeek = type === 46 ? `RRSIG ${covered} ${signer === '' ? '<Root>' : zeekName(signer)}` : unknownZeek(type);

@@ -1,11 +1,26 @@
 /** Address formatting. Called once per flow or host, never per packet. */
 
-export function formatIPv4(b: Uint8Array, o: number): string {
-  return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
-}
-
 /** Decimal and two-digit hex text of every byte value (formatting is table lookups and joins). */
 const DEC: string[] = Array.from({ length: 256 }, (_, i) => String(i));
+
+/**
+ * Recently formatted IPv4 addresses, direct-mapped by a hash of the address: a capture names the
+ * same hosts over and over (flows, DNS answers), and one lookup replaces building the text (a
+ * string per dotted part) and keeps one copy of each.
+ */
+const V4_SLOTS = 4096;
+const v4Keys = new Float64Array(V4_SLOTS).fill(-1);
+const v4Text: string[] = new Array<string>(V4_SLOTS).fill('');
+
+export function formatIPv4(b: Uint8Array, o: number): string {
+  const a = ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+  const h = Math.imul(a, 0x9e3779b1) >>> 20; // top 12 bits: 0..4095
+  if (v4Keys[h] === a) return v4Text[h];
+  const t = DEC[b[o]] + '.' + DEC[b[o + 1]] + '.' + DEC[b[o + 2]] + '.' + DEC[b[o + 3]];
+  v4Keys[h] = a;
+  v4Text[h] = t;
+  return t;
+}
 const HEX2: string[] = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
 
 export function ipv4FromU32(a: number): string {
