@@ -187,3 +187,28 @@ describe('formatIPv6 vs Node canonical form (RFC 5952)', () => {
     );
   });
 });
+
+describe('formatIPv4 (with its cache of recent addresses)', () => {
+  it('always gives the dotted text of the four bytes, whatever was formatted before (cache slots are shared)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(u32, fc.integer({ min: 0, max: 8 })), { minLength: 1, maxLength: 400 }), (addrs) => {
+        const buf = new Uint8Array(12);
+        for (const [a, off] of addrs) {
+          const o = off % 9;
+          buf[o] = a >>> 24;
+          buf[o + 1] = (a >>> 16) & 255;
+          buf[o + 2] = (a >>> 8) & 255;
+          buf[o + 3] = a & 255;
+          expect(formatIPv4(buf, o)).toBe(`${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    // 10.0.0.1 and 10.0.16.86 fall in the same slot: they replace each other and come back right
+    const b = Uint8Array.of(10, 0, 0, 1, 10, 0, 16, 86);
+    for (let i = 0; i < 3; i++) {
+      expect(formatIPv4(b, 0)).toBe('10.0.0.1');
+      expect(formatIPv4(b, 4)).toBe('10.0.16.86');
+    }
+  });
+});

@@ -13,6 +13,8 @@ import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import { createDnsTcp, createDnsUdp, formatText, parseDnsMessage, type DnsMessage } from '../../engine/app/dns.js';
 import type { DatagramParser, StreamParser } from '../../engine/app/types.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { AppLayer } from '../../engine/app/dispatch.js';
+import { PROTO_UDP } from '../../engine/decode/packet.js';
 
 const DNS_DIR = '/work/shared/pcaps/protocols/dns/';
 const ZEEK_REF = '/work/shared/pcaps/reference/zeek/';
@@ -353,6 +355,64 @@ function udp(): { sink: RecordingSink; p: DatagramParser } {
   return { sink, p: createDnsUdp(sink) };
 }
 const feed = (p: DatagramParser, dir: 0 | 1, b: Uint8Array) => p.datagram(dir, b, 0, b.length);
+
+describe('resting DNS-over-UDP flows (the layer drops a parser with nothing pending)', () => {
+  it('the parser rests once every query is answered, not while one waits, and not once it gave up', () => {
+    const { p } = udp();
+    const [q1, r1] = exchange('a.example', 1, [rr(nm('', 12), 1, [10, 0, 0, 1])], { id: 1 });
+    const [q2, r2] = exchange('b.example', 1, [], { id: 2 });
+    expect(p.resting).toBe(false);
+    feed(p, 0, q1);
+    expect(p.resting).toBe(false);
+    feed(p, 0, q2);
+    feed(p, 1, r1);
+    expect(p.resting).toBe(false); // q2 still waits
+    feed(p, 1, r2);
+    expect(p.resting).toBe(true);
+    const bad = udp();
+    for (let i = 0; i < 10; i++) feed(bad.p, 0, Uint8Array.of(1, 2, 3));
+    expect(bad.p.done).toBe(true);
+    expect(bad.p.resting).toBe(false);
+  });
+
+  it('in the application layer: transactions after a rest are parsed by a fresh parser, the flow counts once, an unanswered query is logged at its end', () => {
+    const rows: { table: string; row: Record<string, unknown>; flowId: number }[] = [];
+    const flows = {
+      lastSlot: 0, lastFwd: true, id: [7], evidence: [1], origIsA: [1], origP: [40000], respP: [53],
+      origH: ['10.0.0.1'], respH: ['10.0.0.53'], service: [null] as (string | null)[], onFlowEnd: null as ((s: number) => void) | null,
+    };
+    const app = new AppLayer(flows, {
+      row: (t, row, conn) => rows.push({ table: t.name, row, flowId: conn.flowId }),
+      anomaly: () => {},
+    });
+    const state = () => (app as unknown as { conns: unknown[] }).conns[0];
+    const packet = (fwd: boolean, b: Uint8Array, no: number) => {
+      flows.lastFwd = fwd;
+      const tb = Buffer.concat([Buffer.alloc(42), Buffer.from(b)]);
+      app.packet({ proto: PROTO_UDP, tcpFlags: 0, seq: 0, tb, payloadOff: 42, payloadCaptured: b.length }, 100 + no, 0, no, 0);
+    };
+    const [q1, r1] = exchange('a.example', 1, [rr(nm('', 12), 1, [10, 0, 0, 1])], { id: 1 });
+    const [q2, r2] = exchange('b.example', 28, [], { id: 2 });
+    const [q3] = exchange('c.example', 1, [], { id: 3 });
+    packet(true, q1, 1);
+    expect(typeof state()).toBe('object'); // a parser waits for the answer
+    packet(false, r1, 2);
+    expect(state()).toBe(1); // resting: the parser and its connection object were dropped
+    packet(true, q2, 3);
+    packet(false, r2, 4);
+    packet(true, q3, 5);
+    flows.onFlowEnd!(0);
+    const dns = rows.filter((r) => r.table === 'dns');
+    expect(dns.map((r) => [r.row.query, r.row.query_packet, r.row.response_packet, r.flowId])).toEqual([
+      ['a.example', 1, 2, 7],
+      ['b.example', 3, 4, 7],
+      ['c.example', 5, null, 7],
+    ]);
+    expect(app.connections).toBe(1);
+    expect(app.byKind.get('dns')).toBe(1);
+    expect(flows.service[0]).toBe('dns');
+  });
+});
 
 describe('createDnsUdp', () => {
   it('pairs a query with its response: one dns row with rtt and frames, one dns_answers row per record', () => {
