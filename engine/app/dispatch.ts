@@ -10,7 +10,7 @@
  * one array lookup per packet from then on: the bulk of a capture is never copied or parsed.
  */
 import type { AnomalyName } from '../../common/anomalies.js';
-import { TLS, type TableDef } from '../../common/fields.js';
+import type { TableDef } from '../../common/fields.js';
 import { PROTO_TCP, PROTO_UDP, TCP_SYN } from '../decode/packet.js';
 import { ReassemblyBudget, TcpStream, type ReassemblyLimits, type StreamReceiver } from '../streams/tcp-reassembler.js';
 import type { RecordConn } from '../store/batch.js';
