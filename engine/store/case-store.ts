@@ -5,26 +5,20 @@
  */
 import { mkdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  DuckDBInstance,
-  DuckDBDataChunk,
-  type DuckDBAppender,
-  type DuckDBConnection,
-  type DuckDBType,
-  UTINYINT,
-  USMALLINT,
-  UINTEGER,
-  UBIGINT,
-  BIGINT,
-  DOUBLE,
-  TIMESTAMP_NS,
-  BOOLEAN,
-  VARCHAR,
-  ENUM8,
-} from '@duckdb/node-api';
-import bindings from '@duckdb/node-bindings';
+import { createRequire } from 'node:module';
+import type * as DuckDBApi from '@duckdb/node-api';
+import type { DuckDBAppender, DuckDBConnection, DuckDBType } from '@duckdb/node-api';
+import type * as Bindings from '@duckdb/node-bindings';
 import { TABLES, createTableSql, commentSql, duckType, type FieldDef, type FieldKind, type TableDef } from '../../common/fields.js';
 import type { ColumnBatch } from './batch.js';
+
+// DuckDB's packages are CommonJS. Imported as ES modules, Node lexes every file they re-export to
+// find the export names (about 80 ms of CPU on each thread that opens a case); require() does not.
+const requireCjs = createRequire(import.meta.url);
+const { DuckDBInstance, DuckDBDataChunk, UTINYINT, USMALLINT, UINTEGER, UBIGINT, BIGINT, DOUBLE, TIMESTAMP_NS, BOOLEAN, VARCHAR, ENUM8 } =
+  requireCjs('@duckdb/node-api') as typeof DuckDBApi;
+type DuckDBInstance = DuckDBApi.DuckDBInstance;
+const bindings = requireCjs('@duckdb/node-bindings') as typeof Bindings;
 
 export const CASE_DB = 'case.duckdb';
 export const SCHEMA_VERSION = 1;
@@ -87,7 +81,7 @@ function setNull(valid: Uint8Array, nulls: number, i: number): void {
  * A 64-bit column (u64, i64, ts with its nanoseconds) into `scratch` and the vector. Values are
  * doubles in the batch (NaN = NULL). Returns the number of NULLs.
  */
-function wide(vec: bindings.Vector, x: Float64Array, ns: Uint32Array | null, start: number, n: number, scratch: ArrayBuffer, w32: Uint32Array, valid: Uint8Array): number {
+function wide(vec: Bindings.Vector, x: Float64Array, ns: Uint32Array | null, start: number, n: number, scratch: ArrayBuffer, w32: Uint32Array, valid: Uint8Array): number {
   let nulls = 0;
   for (let i = 0; i < n; i++) {
     const v = x[start + i];
@@ -156,7 +150,7 @@ function narrow64(x: Float64Array, start: number, n: number, view: Float64Array,
 export class CaseStore {
   private readonly appenders = new Map<string, DuckDBAppender>();
   private readonly types = new Map<string, DuckDBType[]>();
-  private readonly chunks = new Map<string, bindings.DataChunk>();
+  private readonly chunks = new Map<string, Bindings.DataChunk>();
   /** Scratch buffer for one column of one chunk (2048 x 8 bytes) and its views by value width. */
   private readonly scratch = new ArrayBuffer(CHUNK_ROWS * 8);
   private readonly scratch32 = new Uint32Array(this.scratch);
@@ -352,7 +346,7 @@ export class CaseStore {
    * length, then the bytes, zero padded): such strings are written into the slots in one copy;
    * longer or non-ASCII ones go through the C API (which owns their heap copy). Returns the NULLs.
    */
-  private strings(vec: bindings.Vector, s: (string | null)[], start: number, n: number): number {
+  private strings(vec: Bindings.Vector, s: (string | null)[], start: number, n: number): number {
     const valid = this.validity;
     const slots = this.strSlots;
     const lens = this.strLens;
