@@ -225,10 +225,25 @@ export class CaseStore {
   /**
    * A case made by an earlier version lacks the columns added since (always NULL-able ones, at
    * the end of their table): they are added, so that appends and queries see the current layout.
+   * A case whose table has columns this version does not know (made by a newer version) is
+   * refused: appending rows of the wrong width would abort the process inside DuckDB.
    */
   private async addMissingColumns(t: TableDef): Promise<void> {
-    const r = await this.con.runAndReadAll(`SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = $1`, [t.name]);
-    const have = new Set(r.getRows().map((x) => String(x[0])));
+    const r = await this.con.runAndReadAll(
+      `SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main' AND table_name = $1 ORDER BY column_index`,
+      [t.name],
+    );
+    const names = r.getRows().map((x) => String(x[0]));
+    const have = new Set(names);
+    const known = new Set(t.fields.map((f) => f.name));
+    const unknown = names.filter((n) => !known.has(n));
+    const order = names.filter((n) => known.has(n));
+    if (unknown.length > 0 || order.some((n, i) => n !== t.fields[i].name)) {
+      throw new Error(
+        `case table ${t.name} has ${unknown.length > 0 ? `columns this Instacap does not know (${unknown.join(', ')})` : 'its columns in another order'}: ` +
+          'the case was made by another version of Instacap; add evidence to it with that version, or analyze into a new case',
+      );
+    }
     for (const f of t.fields) {
       if (have.has(f.name)) continue;
       if (!f.nullable) throw new Error(`case table ${t.name} lacks column ${f.name}, which cannot be added to existing rows`);

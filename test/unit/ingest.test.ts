@@ -329,3 +329,19 @@ describe('a case made before a column existed', () => {
     expect(link).toEqual([{ ok: true, service: 'gtpv1' }]);
   });
 });
+
+describe('a case made by a newer version', () => {
+  it('is refused before anything is written, with a message naming the unknown column', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-newer-'));
+    await analyze({ files: [WIKI], caseDir: dir });
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const inst = await DuckDBInstance.create(CaseStore.dbPath(dir));
+    const con = await inst.connect();
+    await con.run('ALTER TABLE dns ADD COLUMN added_later VARCHAR');
+    con.closeSync();
+    inst.closeSync();
+    await expect(analyze({ files: [POP3], caseDir: dir })).rejects.toThrow(/case table dns has columns this Instacap does not know \(added_later\)/);
+    // the case still holds only the first evidence
+    expect(await q(dir, 'select count(*)::int n from evidence')).toEqual([{ n: 1 }]);
+  });
+});
