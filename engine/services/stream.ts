@@ -97,6 +97,9 @@ class Collector implements StreamReceiver {
   }
 }
 
+/** Packets a page may run on past its size while an IP datagram of the stream is half reassembled. */
+const FRAGMENT_WAIT = 256;
+
 export async function followStream(store: CaseStore, uid: string, opts: FollowOptions = {}): Promise<StreamPage> {
   const maxBytes = opts.maxBytes ?? 1 << 20;
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new Error('maxBytes must be a positive integer');
@@ -125,6 +128,8 @@ export async function followStream(store: CaseStore, uid: string, opts: FollowOp
   let readerEv = -1;
   let next: Cursor | null = null;
   let after = { ev: cur.ev, pno: cur.pno - 1 };
+  /** Packets read past a possible page end while fragments were held. */
+  let waited = 0;
   try {
     outer: for (;;) {
       const idx = await store.query(
@@ -141,10 +146,16 @@ export async function followStream(store: CaseStore, uid: string, opts: FollowOp
           reader = await openEvidence(store, ev, String(r.path), String(r.format));
           readerEv = ev;
         }
-        // a page may end here: enough bytes, and nothing held out of order
+        // a page may end here: enough bytes, nothing held out of order, and no IP datagram half
+        // reassembled (the next page starts a fresh reassembler at the cursor, so its earlier
+        // fragments would be lost). Fragments that never complete hold the page open for at most
+        // FRAGMENT_WAIT more packets.
         if (total.bytes >= maxBytes && streams[0].pendingBytes === 0 && streams[1].pendingBytes === 0) {
-          next = { ev, pno, seq: [streams[0].nextSequence, streams[1].nextSequence], off: [streams[0].startedOffset, streams[1].startedOffset] };
-          break outer;
+          if (ctx.frag.size === 0 || waited >= FRAGMENT_WAIT) {
+            next = { ev, pno, seq: [streams[0].nextSequence, streams[1].nextSequence], off: [streams[0].startedOffset, streams[1].startedOffset] };
+            break outer;
+          }
+          waited++;
         }
         const p = await reader!.packetAt(Number(r.file_offset));
         const raw = { buf: p.data, off: 0, caplen: p.data.length, origlen: p.origlen, tsSec: p.tsSec, tsNs: p.tsNs, linkType: p.linkType, ifIndex: 0, fileOffset: 0, packetNo: pno, comment: null };
