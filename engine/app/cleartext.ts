@@ -7,8 +7,10 @@
  * Every protocol shares one line splitter per direction (CRLF or LF; Telnet also ends lines at a
  * bare CR) with a 4 KiB line cap, so a connection keeps at most a few KiB whatever it is sent.
  * Replies are matched to commands in order (FTP, POP3, SMTP: a bounded queue, so pipelined
- * brute-force attempts each get their own verdict) or by tag (IMAP). SASL PLAIN, LOGIN and
- * CRAM-MD5 (username only) are decoded for POP3, IMAP and SMTP; other mechanisms are skipped.
+ * brute-force attempts each get their own verdict) or by tag (IMAP). SASL PLAIN, LOGIN,
+ * XOAUTH2 and OAUTHBEARER (RFC 7628; the bearer token is kept as the password: it is the
+ * credential sent), CRAM-MD5 and NTLM (user only: the password never crosses the wire) are
+ * decoded for POP3, IMAP and SMTP; other mechanisms (SCRAM, GSSAPI...) are skipped.
  *
  * Deliberate differences from the peers:
  * - Zeek's ftp.log repeats the session's current USER/PASS on every command row and its default
@@ -38,6 +40,7 @@ import { isUtf8 } from 'node:buffer';
 import { CREDENTIALS } from '../../common/fields.js';
 import type { CREDENTIAL_SERVICE_VALUES } from '../../common/fields.js';
 import type { AppSink, Dir, StreamParser } from './types.js';
+import { ntlmAuthenticate, ntlmUserName } from './ntlm.js';
 
 /**
  * Longest line kept, counted in bytes up to the LF (a CR included). RFC 5321 limits SMTP command
@@ -499,9 +502,45 @@ abstract class LoginParser implements StreamParser {
       case 'CRAM-MD5':
         this.saslCramMd5(x, d);
         break;
+      case 'XOAUTH2':
+      case 'OAUTHBEARER':
+        this.saslBearer(x, d);
+        break;
+      case 'NTLM':
+        this.saslNtlm(x, d);
+        break;
       default:
-        break; // SCRAM, GSSAPI, NTLM...: no clear-text password to keep
+        break; // SCRAM, GSSAPI...: no clear-text credential to keep
     }
+  }
+
+  /**
+   * XOAUTH2 ("user=U^Aauth=Bearer T^A^A") and OAUTHBEARER (RFC 7628: "n,a=U,^A...auth=Bearer T^A^A",
+   * the user in the GS2 header with "=2C" and "=3D" escapes): the user and the bearer token.
+   */
+  private saslBearer(x: Sasl, d: Buffer): void {
+    if (x.attempt !== null) return;
+    const parts = d.toString('latin1').split('\x01');
+    let user: string | null = null;
+    let token: string | null = null;
+    for (const [i, p] of parts.entries()) {
+      if (i === 0 && x.mech === 'OAUTHBEARER') {
+        const a = /(?:^|,)a=([^,]*)/.exec(p);
+        if (a) user = a[1].replace(/=2C/gi, ',').replace(/=3D/gi, '=');
+      } else if (p.startsWith('user=')) user = p.slice(5);
+      else if (/^auth=/i.test(p)) token = p.slice(5).replace(/^bearer\s+/i, '');
+    }
+    if (user === null && token === null) return;
+    // the parts were split as Latin-1: their bytes are decoded as text like every other credential
+    const asText = (v: string | null) => (v === null ? null : text(Buffer.from(v, 'latin1'), 0, v.length));
+    x.attempt = this.newAttempt(asText(user), asText(token));
+  }
+
+  /** NTLM: the NEGOTIATE message first, then the AUTHENTICATE message, which names the user. */
+  private saslNtlm(x: Sasl, d: Buffer): void {
+    if (x.attempt !== null) return;
+    const login = ntlmAuthenticate(d);
+    if (login !== null) x.attempt = this.newAttempt(ntlmUserName(login), null);
   }
 
   /** RFC 4616: authzid NUL authcid NUL passwd. */

@@ -1,7 +1,7 @@
 /**
  * HTTP/1.x over a reassembled TCP connection: one `http` row per request/response pair (Zeek's
- * http.log), one `credentials` row per HTTP Basic login, and optionally whole message bodies for
- * object extraction.
+ * http.log), one `credentials` row per HTTP Basic login (and per NTLM login, user only: NTLM sends
+ * no password), and optionally whole message bodies for object extraction.
  *
  * Each direction is a small state machine (start line, header fields, body by Content-Length,
  * chunked or until the connection closes). Requests wait in a FIFO queue; each final response
@@ -36,6 +36,7 @@ import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'n
 import type { AnomalyName } from '../../common/anomalies.js';
 import { CREDENTIALS, HTTP } from '../../common/fields.js';
 import type { AppSink, Dir, StreamParser, Ts } from './types.js';
+import { ntlmAuthenticate, ntlmUserName } from './ntlm.js';
 
 /** Largest header block (start line and header fields, or a chunked trailer section) accepted. */
 export const HEADER_LIMIT = 64 * 1024;
@@ -230,6 +231,17 @@ export function codingList(value: string): string[] {
     if (t) out.push(t);
   }
   return out;
+}
+
+/**
+ * The user of an `Authorization: NTLM ...` or `Negotiate ...` value carrying an NTLM AUTHENTICATE
+ * message (DOMAIN\user), or null. The password is not in it (challenge-response).
+ */
+export function parseNtlmAuth(value: string): string | null {
+  const m = /^(?:ntlm|negotiate)[ \t]+([A-Za-z0-9+/=]+)[ \t]*$/i.exec(value);
+  if (!m) return null;
+  const login = ntlmAuthenticate(Buffer.from(m[1], 'base64'));
+  return login === null ? null : ntlmUserName(login);
 }
 
 /** User and password of an `Authorization: Basic ...` value, or null for another scheme. */
@@ -938,6 +950,8 @@ class HttpParser implements StreamParser {
         tx.username = auth.username;
         tx.password = auth.password;
         tx.passwordSeen = auth.password !== null;
+      } else if (h.authorization !== null) {
+        tx.username = parseNtlmAuth(h.authorization);
       }
     } else {
       tx.respContentType = h.contentType;

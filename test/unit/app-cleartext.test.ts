@@ -16,6 +16,7 @@ import {
 } from '../../engine/app/cleartext.js';
 import type { AppSink, Dir, StreamParser } from '../../engine/app/types.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { ntlmAuthenticateMessage, ntlmNegotiate } from '../helpers/ntlm.js';
 import { tcpConnections } from '../helpers/capture.js';
 
 const PCAPS = new URL('../../../shared/pcaps/', import.meta.url).pathname;
@@ -462,6 +463,20 @@ describe('SMTP', () => {
   it('AUTH LOGIN (RFC 4954 style): 334 challenges, base64 username and password lines', () => {
     const { sink } = run(createSmtp, [...hello, [0, 'AUTH LOGIN\r\n'], [1, '334 VXNlcm5hbWU6\r\n'], [0, `${b64('gurpartap@patriots.in')}\r\n`], [1, '334 UGFzc3dvcmQ6\r\n'], [0, `${b64('punjab@123')}\r\n`], [1, '235 ok\r\n']]);
     expect(creds(sink)).toEqual([['gurpartap@patriots.in', 'punjab@123', true, 8]]);
+  });
+
+  it('AUTH XOAUTH2 and OAUTHBEARER: the user and the bearer token (the credential sent)', () => {
+    const x = run(createSmtp, [...hello, [0, `AUTH XOAUTH2 ${b64('user=someone@example.com\x01auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01')}\r\n`], [1, '235 2.7.0 Accepted\r\n']]);
+    expect(creds(x.sink)).toEqual([['someone@example.com', 'ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg', true, 4]]);
+    const o = run(createSmtp, [...hello, [0, 'AUTH OAUTHBEARER\r\n'], [1, '334 \r\n'], [0, `${b64('n,a=user=2Cname@example.com,\x01host=server.example.com\x01port=587\x01auth=Bearer vF9dft4qmTc2Nvb3RlckBh\x01\x01')}\r\n`], [1, '535 5.7.8 Authentication failed\r\n']]);
+    expect(creds(o.sink)).toEqual([['user,name@example.com', 'vF9dft4qmTc2Nvb3RlckBh', false, 6]]);
+  });
+
+  it('AUTH NTLM: NEGOTIATE, 334 CHALLENGE, AUTHENTICATE; the user without a password', () => {
+    const t1 = ntlmNegotiate().toString('base64');
+    const t3 = ntlmAuthenticateMessage({ domain: 'CORP', user: 'jdoe', workstation: 'WS' }).toString('base64');
+    const { sink } = run(createSmtp, [...hello, [0, `AUTH NTLM ${t1}\r\n`], [1, '334 TlRMTVNTUAACAAAAAAAAAAAAAAA=\r\n'], [0, `${t3}\r\n`], [1, '235 2.7.0 Authentication successful\r\n']]);
+    expect(creds(sink)).toEqual([['CORP\\jdoe', null, true, 6]]);
   });
 
   it('AUTH LOGIN with the username as initial response', () => {

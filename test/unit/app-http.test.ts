@@ -16,6 +16,7 @@ import {
 } from '../../engine/app/http.js';
 import type { Dir } from '../../engine/app/types.js';
 import { RecordingSink } from '../helpers/app-sink.js';
+import { ntlmAuthenticateMessage, ntlmNegotiate, spnegoWrap } from '../helpers/ntlm.js';
 import { tcpConnections as readTcpConnections } from '../helpers/capture.js';
 
 const sha = (b: Uint8Array | string): string => createHash('sha256').update(b).digest('hex');
@@ -388,6 +389,24 @@ describe('Basic authentication', () => {
     const f = feed([[0, auth('token-only')], [0, 'GET / HTTP/1.1\r\nAuthorization: Bearer abc.def\r\n\r\n']]);
     expect(pick(f.http, 'username', 'password_seen')).toEqual([['token-only', false], [null, false]]);
     expect(pick(f.creds, 'username', 'password')).toEqual([['token-only', null]]);
+  });
+});
+
+describe('NTLM authentication', () => {
+  it('the AUTHENTICATE message names the user (DOMAIN\\user, no password); the 401 of the NEGOTIATE round is no verdict on it', () => {
+    const t1 = ntlmNegotiate().toString('base64');
+    const t3 = ntlmAuthenticateMessage({ domain: 'CORP', user: 'jdoe', workstation: 'WS-17' }).toString('base64');
+    const f = feed([
+      [0, `GET /intranet HTTP/1.1\r\nAuthorization: NTLM ${t1}\r\n\r\n`],
+      [1, 'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: NTLM TlRMTVNTUAACAAAA\r\nContent-Length: 0\r\n\r\n'],
+      [0, `GET /intranet HTTP/1.1\r\nAuthorization: NTLM ${t3}\r\n\r\n`],
+      [1, 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'],
+    ]);
+    expect(pick(f.http, 'username', 'password_seen', 'status_code')).toEqual([[null, false, 401], ['CORP\\jdoe', false, 200]]);
+    expect(pick(f.creds, 'username', 'password', 'success', 'packet_no')).toEqual([['CORP\\jdoe', null, true, 3]]);
+    const wrapped = spnegoWrap(ntlmAuthenticateMessage({ domain: 'CORP', user: 'kim', workstation: 'W' })).toString('base64');
+    const g = feed([[0, `GET / HTTP/1.1\r\nAuthorization: Negotiate ${wrapped}\r\n\r\n`], [1, 'HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n']]);
+    expect(pick(g.creds, 'username', 'success')).toEqual([['CORP\\kim', false]]);
   });
 });
 
