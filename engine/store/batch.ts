@@ -132,7 +132,10 @@ export class ColumnBatch {
       const t = v as { sec: number; ns: number } | null | undefined;
       (c as Float64Array)[r] = t ? t.sec : NaN;
       this.nanos[i]![r] = t ? t.ns : 0;
-    } else if (f.kind === 'bool') (c as Uint8Array)[r] = v ? 1 : 0;
+    } else if (f.kind === 'bool') {
+      // a NULL-able bool column holds doubles (NaN = NULL); NULL must not become FALSE
+      (c as Uint8Array | Float64Array)[r] = v === null || v === undefined ? (f.nullable ? NaN : 0) : v ? 1 : 0;
+    }
     else if (f.kind === 'enum') {
       const k = typeof v === 'number' ? v : f.values!.indexOf(String(v));
       if (k < 0) throw new Error(`${this.table.name}.${f.name}: '${String(v)}' is not one of ${f.values!.join(', ')}`);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CaseStore } from '../../engine/store/case-store.js';
 import { ColumnBatch } from '../../engine/store/batch.js';
-import { ANOMALIES } from '../../common/fields.js';
+import { ANOMALIES, CREDENTIALS, DNS } from '../../common/fields.js';
 
 const EDGE = [null, '', 'a', '12charsASCII', '13 chars ASCI', 'ü', 'ab\u00e9cd', '\u{1F600}', 'x'.repeat(40), 'tab\there', '\0nul'];
 
@@ -43,5 +43,44 @@ describe('case store strings', () => {
     });
     const [names] = fc.sample(arb, { seed: 7, numRuns: 1 });
     expect(await roundTrip(names)).toEqual(names);
+  });
+});
+
+describe('case store NULL-able columns of every narrow kind', () => {
+  it('NULL stays NULL and values stay values: bool, u8, u16, u32, f64 (pushRow and pushRecord)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-store-'));
+    const s = await CaseStore.openForWrite(dir);
+    try {
+      await s.prepareAppenders();
+      // credentials.success: a NULL-able bool ("NULL when not visible"), pushed as a record
+      const conn = { flowId: 1, evidenceId: 1, origH: '10.0.0.1', origP: 40000, respH: '10.0.0.2', respP: 21, tsSec: 1, tsNs: 0, transport: 'tcp' as const };
+      const c = new ColumnBatch(CREDENTIALS, 4);
+      for (const [i, success] of [true, false, null, undefined].entries()) c.pushRecord({ uid: 'CtestUid', service: 'ftp', username: `u${i}`, password: null, success, packet_no: i + 1 }, conn);
+      // dns: NULL-able u16 (rcode, qclass), u32 (query_packet), f64 (rtt), and a non-NULL u8 (Z)
+      const d = new ColumnBatch(DNS, 2);
+      const dnsRow = (rcode: number | null, rtt: number | null, qp: number | null) => ({
+        uid: 'CtestUid', proto: 'udp', trans_id: 7, rtt, query: 'a.example', qclass: rcode, qclass_name: null, qtype: 1, qtype_name: 'A', rcode, rcode_name: null,
+        AA: false, TC: false, RD: true, RA: false, Z: 3, answers: null, TTLs: null, rejected: false, qdcount: 1, ancount: null, edns_udp_size: null, query_packet: qp, response_packet: null,
+      });
+      d.pushRecord(dnsRow(3, 0.25, 9), conn);
+      d.pushRecord(dnsRow(null, null, null), conn);
+      s.appendNow(c);
+      s.appendNow(d);
+      await s.flush();
+      const cr = await s.query('select username, success from credentials order by packet_no');
+      expect(cr.rows).toEqual([
+        { username: 'u0', success: true },
+        { username: 'u1', success: false },
+        { username: 'u2', success: null },
+        { username: 'u3', success: null },
+      ]);
+      const dr = await s.query('select rcode::INT AS rcode, qclass::INT AS qclass, rtt, query_packet::INT AS qp, "Z"::INT AS z from dns order by rcode nulls last');
+      expect(dr.rows).toEqual([
+        { rcode: 3, qclass: 3, rtt: 0.25, qp: 9, z: 3 },
+        { rcode: null, qclass: null, rtt: null, qp: null, z: 3 },
+      ]);
+    } finally {
+      await s.close();
+    }
   });
 });
