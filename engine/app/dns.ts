@@ -347,11 +347,16 @@ class MessageReader {
    */
   name(pos: number, what: string, whatTail: string | number = ''): string | null {
     const text = readName(this.b, this.start, this.end, pos);
-    if (nameProblem !== null && (nameEnd >= 0 || nameProblem.startsWith('label type'))) {
+    const end = nameEnd;
+    const problem = nameProblem;
+    if (problem !== null && (end >= 0 || problem.startsWith('label type'))) {
       // what the name is ("question 1", "answer record owner") is put together only when reported
-      this.report('dns_bad_name', `${what}${whatTail}: ${nameProblem}`);
+      this.report('dns_bad_name', `${what}${whatTail}: ${problem}`);
+      // the report may have parsed another message (re-entry): this name's results are put back
+      nameEnd = end;
+      nameProblem = problem;
     }
-    return nameEnd < 0 ? null : text;
+    return end < 0 ? null : text;
   }
 
   /** A name inside rdata [pos, re): null (and nameEnd -1) unless it ends within the rdata. */
@@ -412,13 +417,15 @@ export function parseDnsMessage(b: Uint8Array, start: number, end: number, onAno
     else msg.questions.push(q);
     p += 4;
   }
-  const complete = parseSections(r, msg, p);
-  // records were collected in a reused array: the message gets an exact-size copy
-  if (records.length > 0) {
-    msg.records = records.slice();
-    records.length = 0;
+  // records are collected in a reused array and the message gets an exact-size copy; from `base`
+  // on, so that a parse started inside another's onAnomaly, or one that throws, leaves the other alone
+  const base = records.length;
+  try {
+    msg.complete = parseSections(r, msg, p);
+    if (records.length > base) msg.records = records.slice(base);
+  } finally {
+    records.length = base;
   }
-  msg.complete = complete;
   return msg;
 }
 

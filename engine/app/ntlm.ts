@@ -29,7 +29,12 @@ export function ntlmAuthenticate(d: Uint8Array): NtlmLogin | null {
   if (at < 0 || all.length - at < AUTHENTICATE_HEADER) return null;
   const m = all.subarray(at); // field offsets count from the start of the NTLM message
   if (m.readUInt32LE(8) !== 3) return null;
-  const unicode = (m.readUInt32LE(60) & NEGOTIATE_UNICODE) !== 0;
+  // old clients (Windows 9x, Davenport) end the header before NegotiateFlags: their payload starts
+  // at offset 52 or 60, and the bytes at 60 are text, not flags (as Wireshark, which reads the
+  // flags only when the payload starts after them)
+  let dataStart = m.length;
+  for (let o = 12; o <= 52; o += 8) if (m.readUInt16LE(o) > 0) dataStart = Math.min(dataStart, m.readUInt32LE(o + 4));
+  const unicode = dataStart >= AUTHENTICATE_HEADER ? (m.readUInt32LE(60) & NEGOTIATE_UNICODE) !== 0 : looksUtf16(m, 36);
   const field = (o: number): string | null => {
     const len = m.readUInt16LE(o);
     const off = m.readUInt32LE(o + 4);
@@ -42,6 +47,15 @@ export function ntlmAuthenticate(d: Uint8Array): NtlmLogin | null {
   const workstation = field(44);
   if (domain === null || user === null || workstation === null || user === '') return null;
   return { user, domain, workstation };
+}
+
+/** Without flags: the field at `o` is taken as UTF-16LE when every second byte is zero (ASCII names). */
+function looksUtf16(m: Buffer, o: number): boolean {
+  const len = m.readUInt16LE(o);
+  const off = m.readUInt32LE(o + 4);
+  if (len === 0 || len % 2 !== 0 || off + len > m.length) return false;
+  for (let i = off + 1; i < off + len; i += 2) if (m[i] !== 0) return false;
+  return true;
 }
 
 /** The user as Wireshark shows it: DOMAIN\user, or the user alone without a domain. */

@@ -13,6 +13,8 @@ const v4Keys = new Float64Array(V4_SLOTS).fill(-1);
 const v4Text: string[] = new Array<string>(V4_SLOTS).fill('');
 
 export function formatIPv4(b: Uint8Array, o: number): string {
+  // callers check bounds; a read past the end must still not put a wrong text in the cache
+  if (o < 0 || o + 4 > b.length) return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
   const a = ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
   const h = Math.imul(a, 0x9e3779b1) >>> 20; // top 12 bits: 0..4095
   if (v4Keys[h] === a) return v4Text[h];

@@ -34,6 +34,24 @@ export function ntlmAuthenticateMessage(o: { domain: string; user: string; works
   return Buffer.concat([head, ...parts]);
 }
 
+/** An AUTHENTICATE message of an old client (Windows 9x): no flags, the payload starts at offset 52. */
+export function ntlmAuthenticateNoFlags(o: { domain: string; user: string; workstation: string; unicode: boolean }): Buffer {
+  const enc = (s: string) => Buffer.from(s, o.unicode ? 'utf16le' : 'latin1');
+  const parts = [Buffer.alloc(24, 0x11), Buffer.alloc(24, 0x22), enc(o.domain), enc(o.user), enc(o.workstation)];
+  const head = Buffer.alloc(52);
+  head.write('NTLMSSP\0', 0, 'latin1');
+  head.writeUInt32LE(3, 8);
+  let off = head.length;
+  parts.forEach((p, i) => {
+    head.writeUInt16LE(p.length, 12 + 8 * i);
+    head.writeUInt16LE(p.length, 14 + 8 * i);
+    head.writeUInt32LE(off, 16 + 8 * i);
+    off += p.length;
+  });
+  // the session key field (52) is absent: its place holds the first payload bytes
+  return Buffer.concat([head, ...parts]);
+}
+
 /** `token` inside a minimal SPNEGO NegTokenResp (as HTTP `Negotiate` carries NTLM). */
 export function spnegoWrap(token: Buffer): Buffer {
   const octet = Buffer.concat([Buffer.from([0x04, 0x81, token.length]), token]);

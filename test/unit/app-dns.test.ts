@@ -187,6 +187,24 @@ describe('parseDnsMessage: bad names and malformed messages', () => {
     expect(inner.anomalies[0].detail).toMatch(/into its own name/);
   });
 
+  it('a message parsed inside another one\'s anomaly callback, or after one whose callback threw, keeps its own records', () => {
+    // answer 2 of `outer` has an owner name pointing forward: dns_bad_name is reported mid-sections
+    const outer = bytes(hdr({ qr: true, qd: 1, an: 2 }), question(nm('a.example')), rr(nm('', 12), 1, [10, 0, 0, 1]), rr([0xc0, 0xff], 1, [10, 0, 0, 2]));
+    const [, inner] = exchange('b.example', 1, [rr(nm('', 12), 1, [192, 168, 0, 9])]);
+    let innerMsg: DnsMessage | null = null;
+    const outerMsg = parseDnsMessage(outer, 0, outer.length, () => {
+      innerMsg ??= parseDnsMessage(inner, 0, inner.length, () => {});
+    });
+    expect(outerMsg!.records.map((r) => r.data)).toEqual(['10.0.0.1', '10.0.0.2']);
+    expect(innerMsg!.records.map((r) => r.data)).toEqual(['192.168.0.9']);
+    expect(() =>
+      parseDnsMessage(outer, 0, outer.length, () => {
+        throw new Error('sink failed');
+      }),
+    ).toThrow('sink failed');
+    expect(parse(inner).msg!.records.map((r) => r.data)).toEqual(['192.168.0.9']);
+  });
+
   it('follows chains of backward pointers up to 128 jumps', () => {
     // A NULL record's opaque data (from offset 23) holds "a" and then 200 pointers, each to the
     // one before; the next record's owner points at pointer k, which takes k + 1 jumps.

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ntlmAuthenticate, ntlmUserName } from '../../engine/app/ntlm.js';
 import { parseNtlmAuth } from '../../engine/app/http.js';
-import { ntlmAuthenticateMessage, ntlmNegotiate, spnegoWrap } from '../helpers/ntlm.js';
+import { ntlmAuthenticateMessage, ntlmAuthenticateNoFlags, ntlmNegotiate, spnegoWrap } from '../helpers/ntlm.js';
 
 describe('NTLM AUTHENTICATE messages', () => {
   it('user, domain and workstation, in UTF-16LE or OEM text', () => {
@@ -13,6 +13,13 @@ describe('NTLM AUTHENTICATE messages', () => {
     expect(ntlmUserName({ user: 'jdoe', domain: 'CORP', workstation: '' })).toBe('CORP\\jdoe');
     expect(ntlmUserName({ user: 'jdoe', domain: '', workstation: '' })).toBe('jdoe');
     expect(ntlmAuthenticate(ntlmAuthenticateMessage({ domain: 'CORP', user: 'Jürgen', workstation: 'X' }))!.user).toBe('Jürgen');
+  });
+
+  it('old clients without NegotiateFlags (payload from offset 52): the text is not misread as flags', () => {
+    for (const unicode of [true, false]) {
+      const m = ntlmAuthenticateNoFlags({ domain: 'CORP', user: 'bob', workstation: 'W95', unicode });
+      expect(ntlmAuthenticate(m)).toEqual({ user: 'bob', domain: 'CORP', workstation: 'W95' });
+    }
   });
 
   it('found inside SPNEGO (HTTP Negotiate); NEGOTIATE messages, anonymous logins and fields past the end give null', () => {
