@@ -40,6 +40,19 @@ export class Reassembler {
     return this.pending.size;
   }
 
+  /** (evidence id, packet number) of the earliest fragment held, or null when nothing is held. */
+  oldestFragment(): [number, number] | null {
+    let best: [number, number] | null = null;
+    for (const p of this.pending.values()) {
+      for (let i = 0; i < p.refs.length; i += 2) {
+        const ev = p.refs[i];
+        const no = p.refs[i + 1];
+        if (best === null || ev < best[0] || (ev === best[0] && no < best[1])) best = [ev, no];
+      }
+    }
+    return best;
+  }
+
   /**
    * Adds one fragment. Returns the reassembled payload (transport header onward) when the
    * datagram is complete, else null. `anomaly` receives problems.

@@ -97,8 +97,10 @@ class Collector implements StreamReceiver {
   }
 }
 
-/** Packets a page may run on past its size while an IP datagram of the stream is half reassembled. */
+/** Packets a page runs on past its size, waiting for a half-reassembled IP datagram, before it starts the next page at the datagram. */
 const FRAGMENT_WAIT = 256;
+/** Bytes past the page size after which a page ends even with a datagram still held (bounds a page whatever the capture). */
+const PAGE_OVERRUN = 64 << 20;
 
 export async function followStream(store: CaseStore, uid: string, opts: FollowOptions = {}): Promise<StreamPage> {
   const maxBytes = opts.maxBytes ?? 1 << 20;
@@ -148,16 +150,27 @@ export async function followStream(store: CaseStore, uid: string, opts: FollowOp
         }
         // a page may end here: enough bytes, nothing held out of order, and no IP datagram half
         // reassembled (the next page starts a fresh reassembler at the cursor, so its earlier
-        // fragments would be lost). Fragments that never complete hold the page open for at most
-        // FRAGMENT_WAIT more packets.
+        // fragments would be lost)
         if (total.bytes >= maxBytes && streams[0].pendingBytes === 0 && streams[1].pendingBytes === 0) {
-          if (ctx.frag.size === 0 || waited >= FRAGMENT_WAIT) {
-            next = { ev, pno, seq: [streams[0].nextSequence, streams[1].nextSequence], off: [streams[0].startedOffset, streams[1].startedOffset] };
+          const seq: [number, number] = [streams[0].nextSequence, streams[1].nextSequence];
+          const off: [number, number] = [streams[0].startedOffset, streams[1].startedOffset];
+          if (ctx.frag.size === 0 || total.bytes >= maxBytes + PAGE_OVERRUN) {
+            next = { ev, pno, seq, off };
             break outer;
           }
-          waited++;
+          // a datagram's fragments are far apart: after FRAGMENT_WAIT packets the next page
+          // starts at its first fragment instead (the bytes delivered since come again and are
+          // dropped as already seen); when that is where this page began, the page runs on until
+          // the datagram completes (all its fragments are in the flow's index)
+          const first = ctx.frag.oldestFragment();
+          if (++waited >= FRAGMENT_WAIT && first !== null && (first[0] > cur.ev || (first[0] === cur.ev && first[1] > cur.pno))) {
+            next = { ev: first[0], pno: first[1], seq, off };
+            break outer;
+          }
         }
         const p = await reader!.packetAt(Number(r.file_offset));
+        ctx.frag.currentEvidence = ev;
+        ctx.frag.currentPacket = pno;
         const raw = { buf: p.data, off: 0, caplen: p.data.length, origlen: p.origlen, tsSec: p.tsSec, tsNs: p.tsNs, linkType: p.linkType, ifIndex: 0, fileOffset: 0, packetNo: pno, comment: null };
         ctx.now = p.tsSec;
         // the connection may be inside a UDP tunnel (VXLAN, Geneve, GTP-U, Teredo)

@@ -21,10 +21,12 @@ const toClient = (payload: Buffer, seq: number, flags: number = F.ACK | F.PSH) =
  * A connection whose client sends one segment as two IP fragments, with a server segment between
  * them: a page boundary after that server segment would fall inside the datagram.
  */
-function capture(): Buffer {
+function capture(between = 1): Buffer {
   const big = toServer(Buffer.alloc(200, 0x43), 1101); // "C" x 200, split below
   const frag1 = big.subarray(0, 80);
   const frag2 = big.subarray(80);
+  // "D" x 30 per server segment between the fragments
+  const middle = Array.from({ length: between }, (_, i) => ipv4(toClient(Buffer.alloc(30, 0x44), 5051 + 30 * i), S));
   const frames = [
     ipv4(tcp(Buffer.alloc(0), { sport: 40000, dport: 80, seq: 1000, flags: F.SYN }), C),
     ipv4(tcp(Buffer.alloc(0), { sport: 80, dport: 40000, seq: 5000, ack: 1001, flags: F.SYN | F.ACK }), S),
@@ -32,9 +34,9 @@ function capture(): Buffer {
     ipv4(toServer(Buffer.alloc(100, 0x41), 1001), C), // "A" x 100
     ipv4(toClient(Buffer.alloc(50, 0x42), 5001), S), // "B" x 50
     ipv4(frag1, { ...C, id: 0x99, mf: true, fragOff: 0 }),
-    ipv4(toClient(Buffer.alloc(30, 0x44), 5051), S), // "D" x 30, between the fragments
+    ...middle,
     ipv4(frag2, { ...C, id: 0x99, fragOff: 80 }),
-    ipv4(toClient(Buffer.alloc(10, 0x45), 5081), S), // "E" x 10
+    ipv4(toClient(Buffer.alloc(10, 0x45), 5051 + 30 * between), S), // "E" x 10
   ];
   return pcapFile({}, frames.map((f, i) => ({ tsSec: 1_700_000_000, tsFrac: i * 1000, data: eth(f) })));
 }
@@ -72,6 +74,27 @@ describe('follow-stream pages', () => {
       }
     } finally {
       await store.close();
+    }
+  });
+
+  it('fragments far apart (300 and 1,000 packets): the next page starts at the first fragment, nothing is lost', async () => {
+    for (const between of [300, 1000]) {
+      const dir = mkdtempSync(join(tmpdir(), 'ic-pages-'));
+      const file = join(dir, 'frag-far.pcap');
+      writeFileSync(file, capture(between));
+      await analyze({ files: [file], caseDir: join(dir, 'case') });
+      const store = await CaseStore.openReadOnly(join(dir, 'case'));
+      try {
+        const uid = String((await store.query(`SELECT uid FROM flows WHERE proto = 'tcp'`)).rows[0].uid);
+        const whole = await follow(store, uid, 1 << 20);
+        expect(whole.text).toEqual(['A'.repeat(100) + 'C'.repeat(200), 'B'.repeat(50) + 'D'.repeat(30 * between) + 'E'.repeat(10)]);
+        for (const maxBytes of [1, 100, 1000]) {
+          const paged = await follow(store, uid, maxBytes);
+          expect({ between, maxBytes, text: paged.text }).toEqual({ between, maxBytes, text: whole.text });
+        }
+      } finally {
+        await store.close();
+      }
     }
   });
 
