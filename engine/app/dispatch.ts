@@ -149,6 +149,14 @@ class Conn implements AppSink, RecordConn {
     readonly clientIsA: boolean,
   ) {}
 
+  /** The packet being handled now: its time and position name what the parser writes. */
+  at(tsSec: number, tsNs: number, packetNo: number, fileOffset: number): void {
+    this.tsSec = tsSec;
+    this.tsNs = tsNs;
+    this.packetNo = packetNo;
+    this.fileOffset = fileOffset;
+  }
+
   emit(table: TableDef, row: Record<string, unknown>): void {
     this.layer.emitRow(this, table, row);
   }
@@ -239,10 +247,7 @@ export class AppLayer {
     }
     const c = this.conns[s];
     if (c === NONE || c === undefined || c === DNS_RESTING) return;
-    c.tsSec = tsSec;
-    c.tsNs = tsNs;
-    c.packetNo = packetNo;
-    c.fileOffset = fileOffset;
+    c.at(tsSec, tsNs, packetNo, fileOffset);
     const dir: Dir = this.tracker.lastFwd === c.clientIsA ? 0 : 1;
     if (c.stream !== null) {
       const rx = c.rx[dir]!;
@@ -272,10 +277,7 @@ export class AppLayer {
   latestPacket(s: number, tsSec: number, tsNs: number, packetNo: number, fileOffset: number): void {
     const c = this.conns[s];
     if (c === undefined || c === NONE || c === DNS_RESTING) return;
-    c.tsSec = tsSec;
-    c.tsNs = tsNs;
-    c.packetNo = packetNo;
-    c.fileOffset = fileOffset;
+    c.at(tsSec, tsNs, packetNo, fileOffset);
   }
 
   /** End of the ingest, after the tracker's finish(): writes what is aggregated across connections. */

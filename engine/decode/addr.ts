@@ -1,7 +1,8 @@
-/** Address formatting. Called once per flow or host, never per packet. */
+/** Address formatting: per flow, host or record (never per packet of the ingest). */
 
 /** Decimal and two-digit hex text of every byte value (formatting is table lookups and joins). */
 const DEC: string[] = Array.from({ length: 256 }, (_, i) => String(i));
+const HEX2: string[] = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
 
 /**
  * Recently formatted IPv4 addresses, direct-mapped by a hash of the address: a capture names the
@@ -23,7 +24,6 @@ export function formatIPv4(b: Uint8Array, o: number): string {
   v4Text[h] = t;
   return t;
 }
-const HEX2: string[] = Array.from({ length: 256 }, (_, i) => (i < 16 ? '0' : '') + i.toString(16));
 
 export function ipv4FromU32(a: number): string {
   return DEC[a >>> 24] + '.' + DEC[(a >>> 16) & 255] + '.' + DEC[(a >>> 8) & 255] + '.' + DEC[a & 255];

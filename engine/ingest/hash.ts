@@ -17,8 +17,9 @@ try {
   try {
     const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
     if (tid > 0) {
-      require('node:os').setPriority(tid, 19);
-      nice = require('node:os').getPriority(tid);
+      const os = require('node:os');
+      os.setPriority(tid, 19);
+      nice = os.getPriority(tid);
     }
   } catch {}
   const fd = fs.openSync(workerData.path, fs.constants.O_RDONLY);

@@ -202,15 +202,21 @@ export class IngestSink {
     this.services.clear();
   }
 
+  /** Runs `sql`, which reads temporary table `name`, then drops the table; nothing when it was never made. */
+  private async fromTemp(name: string, sql: string): Promise<void> {
+    if (!this.tempTables.has(name)) return;
+    await this.store.con.run(sql);
+    await this.store.con.run(`DROP TABLE ${name}`);
+    this.tempTables.delete(name);
+  }
+
   /** Services that arrived after their flow's row (or were spilled): the rows are updated. */
   private async updateServices(): Promise<void> {
     if (this.services.size > 0) await this.spillServices();
-    if (!this.tempTables.has('_flow_service')) return;
-    const con = this.store.con;
-    await con.run(
+    await this.fromTemp(
+      '_flow_service',
       'UPDATE flows SET service = s.service FROM (SELECT flow_id, arg_max(service, seq) AS service FROM _flow_service GROUP BY flow_id) s WHERE flows.flow_id = s.flow_id',
     );
-    await con.run('DROP TABLE _flow_service');
   }
 
   /** Moves the fragment links held in memory into a temporary table. */
@@ -230,12 +236,10 @@ export class IngestSink {
   /** Fragment packets get the flow of the datagram they were part of. */
   private async updateFragmentFlows(): Promise<void> {
     if (this.fragmentFlows.length > 0) await this.spillFragmentFlows();
-    if (!this.tempTables.has('_packet_flow')) return;
-    const con = this.store.con;
-    await con.run(
+    await this.fromTemp(
+      '_packet_flow',
       'UPDATE packets SET flow_id = l.flow_id FROM _packet_flow l WHERE packets.evidence_id = l.evidence_id AND packets.packet_no = l.packet_no AND packets.flow_id = 0',
     );
-    await con.run('DROP TABLE _packet_flow');
   }
 
   async finish(): Promise<void> {

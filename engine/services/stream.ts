@@ -175,6 +175,7 @@ export async function followStream(store: CaseStore, uid: string, opts: FollowOp
         ctx.now = p.tsSec;
         // the connection may be inside a UDP tunnel (VXLAN, Geneve, GTP-U, Teredo)
         const x = decodeInnermost(raw, d, inner, ctx);
+        ctx.frag.completed = null; // which packets completed a datagram is the ingest's concern
         if (x === null || x.proto !== PROTO_TCP || !x.hasL4) continue;
         const src = x.ipVersion === 4 ? formatIPv4(x.nb, x.srcOff) : formatIPv6(x.nb, x.srcOff);
         const dir: Dir = src === origH && x.sport === origP ? 0 : 1;

@@ -135,8 +135,7 @@ export class ColumnBatch {
     } else if (f.kind === 'bool') {
       // a NULL-able bool column holds doubles (NaN = NULL); NULL must not become FALSE
       (c as Uint8Array | Float64Array)[r] = v === null || v === undefined ? (f.nullable ? NaN : 0) : v ? 1 : 0;
-    }
-    else if (f.kind === 'enum') {
+    } else if (f.kind === 'enum') {
       const k = typeof v === 'number' ? v : f.values!.indexOf(String(v));
       if (k < 0) throw new Error(`${this.table.name}.${f.name}: '${String(v)}' is not one of ${f.values!.join(', ')}`);
       (c as Uint8Array)[r] = k;

@@ -307,17 +307,22 @@ describe('QUIC in the ingest', () => {
   });
 });
 
+/** Changes a closed case's layout directly in DuckDB (what another version of Instacap would have made). */
+async function alterCase(dir: string, sql: string): Promise<void> {
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const inst = await DuckDBInstance.create(CaseStore.dbPath(dir));
+  const con = await inst.connect();
+  await con.run(sql);
+  con.closeSync();
+  inst.closeSync();
+}
+
 describe('a case made before a column existed', () => {
   it('gets the column (NULL in its old rows) and takes new evidence', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ic-migrate-'));
     await analyze({ files: [WIKI], caseDir: dir });
     // what a case of the previous layout looks like: flows without tunnel_parents
-    const { DuckDBInstance } = await import('@duckdb/node-api');
-    const inst = await DuckDBInstance.create(CaseStore.dbPath(dir));
-    const con = await inst.connect();
-    await con.run('ALTER TABLE flows DROP COLUMN tunnel_parents');
-    con.closeSync();
-    inst.closeSync();
+    await alterCase(dir, 'ALTER TABLE flows DROP COLUMN tunnel_parents');
     await analyze({ files: [join(PCAPS, 'protocols', 'tunnels', 'zeek_gtp1_gn_normal_incl_fragmentation.pcap')], caseDir: dir });
     const rows = await q(dir, `select evidence_id::int ev, count(*)::int n, count(tunnel_parents)::int tp from flows group by 1 order by 1`);
     expect(rows).toEqual([
@@ -334,12 +339,7 @@ describe('a case made by a newer version', () => {
   it('is refused before anything is written, with a message naming the unknown column', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ic-newer-'));
     await analyze({ files: [WIKI], caseDir: dir });
-    const { DuckDBInstance } = await import('@duckdb/node-api');
-    const inst = await DuckDBInstance.create(CaseStore.dbPath(dir));
-    const con = await inst.connect();
-    await con.run('ALTER TABLE dns ADD COLUMN added_later VARCHAR');
-    con.closeSync();
-    inst.closeSync();
+    await alterCase(dir, 'ALTER TABLE dns ADD COLUMN added_later VARCHAR');
     await expect(analyze({ files: [POP3], caseDir: dir })).rejects.toThrow(/case table dns has columns this Instacap does not know \(added_later\)/);
     // the case still holds only the first evidence
     expect(await q(dir, 'select count(*)::int n from evidence')).toEqual([{ n: 1 }]);
