@@ -7,6 +7,17 @@ import type { FieldDef, TableDef } from '../../common/fields.js';
 
 export const BATCH_ROWS = 2048;
 
+/**
+ * `detach()` transfers a batch's arrays to another thread, which detaches their buffers. The first
+ * buffer detached in an isolate trips V8's ArrayBufferDetaching protector: all optimized code that
+ * reads typed arrays is thrown away and compiled again. The first batch goes when most of the
+ * ingest's code is hot (1 GB workload: 80 functions recompiled at once, 470 optimizing compiles
+ * in all). Detaching one small buffer while this module loads, before anything is optimized,
+ * trips it when it costs nothing (365 compiles; 0.17 CPU-s less).
+ */
+const early = new ArrayBuffer(8);
+structuredClone(early, { transfer: [early] });
+
 export type Column = Uint8Array | Uint16Array | Uint32Array | Float64Array | (string | null)[];
 
 /**

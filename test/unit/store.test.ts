@@ -6,6 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CaseStore } from '../../engine/store/case-store.js';
@@ -82,5 +84,22 @@ describe('case store NULL-able columns of every narrow kind', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe('column batches and V8', () => {
+  it('loading the batch module trips the ArrayBufferDetaching protector before any code is hot', () => {
+    // the first detached buffer makes V8 throw away optimized code that reads typed arrays: the
+    // module does it on load, so that the first batch sent to the store does not
+    const batch = fileURLToPath(new URL('../../dist/engine/store/batch.js', import.meta.url));
+    const out = execFileSync(
+      process.execPath,
+      ['--trace-protector-invalidation', '--input-type=module', '-e', `await import(${JSON.stringify(pathToFileURL(batch).href)}); console.log('loaded');`],
+      { encoding: 'utf8' },
+    );
+    const lines = out.split('\n');
+    const tripped = lines.findIndex((l) => l.includes('protector cell ArrayBufferDetaching'));
+    expect(tripped).toBeGreaterThanOrEqual(0);
+    expect(tripped).toBeLessThan(lines.indexOf('loaded'));
   });
 });
