@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CaseStore } from '../../engine/store/case-store.js';
 import { ColumnBatch } from '../../engine/store/batch.js';
-import { ANOMALIES, CREDENTIALS, DNS } from '../../common/fields.js';
+import { ANOMALIES, APP_TABLES, CREDENTIALS, DNS, type FieldDef } from '../../common/fields.js';
 
 const EDGE = [null, '', 'a', '12charsASCII', '13 chars ASCI', 'ü', 'ab\u00e9cd', '\u{1F600}', 'x'.repeat(40), 'tab\there', '\0nul'];
 
@@ -101,5 +101,49 @@ describe('column batches and V8', () => {
     const tripped = lines.findIndex((l) => l.includes('protector cell ArrayBufferDetaching'));
     expect(tripped).toBeGreaterThanOrEqual(0);
     expect(tripped).toBeLessThan(lines.indexOf('loaded'));
+  });
+});
+
+describe('pushRecord', () => {
+  const conn = { flowId: 7, evidenceId: 2, origH: '10.0.0.1', origP: 40000, respH: 'fe80::1', respP: 443, tsSec: 100, tsNs: 5, transport: 'udp' as const };
+  const value = (f: FieldDef) => {
+    const nul = fc.constantFrom(null, undefined);
+    switch (f.kind) {
+      case 'str': return fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), nul);
+      case 'ts': return fc.oneof(fc.record({ sec: fc.integer({ min: 0, max: 2 ** 40 }), ns: fc.integer({ min: 0, max: 999_999_999 }) }), fc.constant(null));
+      case 'bool': return fc.oneof(fc.boolean(), nul);
+      case 'enum': return fc.oneof(fc.constantFrom(...f.values!), fc.integer({ min: 0, max: f.values!.length - 1 }));
+      default: return fc.oneof(fc.integer({ min: 0, max: 65535 }), fc.double({ noNaN: true }), nul);
+    }
+  };
+
+  it('writes what pushRow writes for the same row with the connection columns filled in, for every record table (property)', () => {
+    for (const t of APP_TABLES) {
+      const rowArb = fc.record(Object.fromEntries(t.fields.map((f) => [f.name, value(f)])), { requiredKeys: t.fields.filter((f) => f.kind === 'enum').map((f) => f.name) });
+      fc.assert(
+        fc.property(fc.array(rowArb, { minLength: 1, maxLength: 5 }), (rows) => {
+          const a = new ColumnBatch(t, rows.length);
+          const b = new ColumnBatch(t, rows.length);
+          const hasConn = t.fields.some((f) => f.name === 'orig_h');
+          for (const row of rows) {
+            a.pushRecord(row, conn);
+            const full: Record<string, unknown> = { ...row, flow_id: conn.flowId, evidence_id: conn.evidenceId };
+            if (hasConn) Object.assign(full, { orig_h: conn.origH, orig_p: conn.origP, resp_h: conn.respH, resp_p: conn.respP });
+            if (t.name === 'tls') full.transport = conn.transport;
+            if (t.fields.some((f) => f.name === 'ts' && f.kind === 'ts') && row.ts === undefined) full.ts = { sec: conn.tsSec, ns: conn.tsNs };
+            b.pushRow(full);
+          }
+          expect(a.rows).toBe(b.rows);
+          expect(a.cols).toEqual(b.cols);
+          expect(a.nanos).toEqual(b.nanos);
+        }),
+        { numRuns: 30 },
+      );
+    }
+  });
+
+  it('refuses a value that is not one of an enum column\'s values, naming the column', () => {
+    const b = new ColumnBatch(DNS, 2);
+    expect(() => b.pushRecord({ proto: 'sctp' }, conn)).toThrow("dns.proto: 'sctp' is not one of tcp, udp");
   });
 });
