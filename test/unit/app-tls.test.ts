@@ -15,13 +15,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { readdirSync, readFileSync } from 'node:fs';
 import { TCP_ACK, TCP_SYN } from '../../engine/decode/packet.js';
 import { ReassemblyBudget, TcpStream } from '../../engine/streams/tcp-reassembler.js';
 import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
 import {
-  MAX_HANDSHAKE_LEN, MAX_RECORD_LEN, cipherName, createTls, describeCertificate, escapeBytes, groupName, isGrease, ja3Hash, ja3String,
-  ja3sString, ja4, ja4Alpn, ja4Raw, looksLikeTls, parseCertTime, parseClientHello, parseServerHello, rfc2253, versionName,
+  FingerprintCache, MAX_HANDSHAKE_LEN, MAX_RECORD_LEN, cipherName, createTls, describeCertificate, escapeBytes, groupName, hashLists, isGrease,
+  ja3Hash, ja3String, ja3sHash, ja3sString, ja4, ja4Alpn, ja4Raw, looksLikeTls, parseCertTime, parseClientHello, parseServerHello, rfc2253, versionName,
   type ClientHelloInfo,
 } from '../../engine/app/tls.js';
 import type { Dir } from '../../engine/app/types.js';
@@ -1057,3 +1058,83 @@ describe('tls on real captures', () => {
 function range(b: Buffer): [Buffer, number, number] {
   return [b, 0, b.length];
 }
+
+describe('fingerprint cache', () => {
+  const md5 = (t: string) => createHash('md5').update(t).digest('hex');
+  const sha12 = (t: string) => createHash('sha256').update(t).digest('hex').slice(0, 12);
+  /** JA4 from its raw form, as the spec defines it (the cache's value must equal this). */
+  const ja4FromRaw = (raw: string) => {
+    const [a, ciphers, exts, ...sigs] = raw.split('_');
+    const extsSigs = [exts, ...sigs].join('_');
+    return `${a}_${ciphers === '' ? '000000000000' : sha12(ciphers)}_${exts === '' ? '000000000000' : sha12(extsSigs)}`;
+  };
+
+  it('computes once per distinct key; a key that differs anywhere, or a null list, is another entry', () => {
+    const c = new FingerprintCache();
+    let made = 0;
+    const get = (k: (number[] | null)[]) => c.get(k, () => `v${++made}`);
+    expect(get([[1, 2], [3]])).toBe('v1');
+    expect(get([[1, 2], [3]])).toBe('v1');
+    expect(get([[1, 2], [4]])).toBe('v2');
+    expect(get([[1], [2, 3]])).toBe('v3');
+    expect(get([[1, 2], null])).toBe('v4');
+    expect(get([[1, 2], []])).toBe('v5');
+    expect(get([[1, 2], null])).toBe('v4');
+    expect(made).toBe(5);
+  });
+
+  it('keys whose hashes collide keep their own values', () => {
+    // birthday search for two different two-number lists with the same 32-bit hash
+    const seen = new Map<number, number[]>();
+    let pair: [number[], number[]] | null = null;
+    for (let i = 0; pair === null && i < 1_000_000; i++) {
+      const k = [(i * 2654435761) >>> 16, i & 0xffff];
+      const h = hashLists([k]);
+      const o = seen.get(h);
+      if (o !== undefined && (o[0] !== k[0] || o[1] !== k[1])) pair = [o, k];
+      else seen.set(h, k);
+    }
+    expect(pair).not.toBeNull();
+    const [x, y] = pair!;
+    expect(hashLists([x])).toBe(hashLists([y]));
+    const c = new FingerprintCache();
+    expect(c.get([x], () => 'x')).toBe('x');
+    expect(c.get([y], () => 'y')).toBe('y');
+    expect(c.get([x], () => 'x again')).toBe('x');
+  });
+
+  it('stays right past its size limit', () => {
+    const c = new FingerprintCache(8);
+    for (let round = 0; round < 3; round++) for (let i = 0; i < 20; i++) expect(c.get([[i]], () => `v${i}`)).toBe(`v${i}`);
+  });
+
+  it('ja3, ja3s and ja4 equal a fresh computation for hellos that repeat and differ slightly (property)', () => {
+    const small = fc.array(fc.constantFrom(0, 5, 10, 11, 13, 16, 23, 43, 0x0a0a, 0x1301, 0xc02b), { maxLength: 5 });
+    const hello = fc.record({
+      version: fc.constantFrom(0x0301, 0x0303),
+      ciphers: small,
+      extensions: small,
+      groups: small,
+      pointFormats: fc.array(fc.constantFrom(0, 1), { maxLength: 2 }),
+      sigAlgs: small,
+      supportedVersions: fc.option(fc.array(fc.constantFrom(0x0303, 0x0304, 0x7a7a), { maxLength: 3 }), { nil: null }),
+      alpn: fc.constantFrom(null, 'h2', 'http/1.1'),
+    });
+    fc.assert(
+      fc.property(fc.array(hello, { minLength: 1, maxLength: 12 }), (hellos) => {
+        for (const x of [...hellos, ...hellos]) {
+          const h: ClientHelloInfo = {
+            ...x, sessionId: '', compressions: [0], serverName: null, alpn: x.alpn === null ? [] : [x.alpn],
+            alpnFirst: x.alpn === null ? null : Buffer.from(x.alpn), keyShareGroups: [], ssl2: false,
+          };
+          expect(ja3Hash(h)).toBe(md5(ja3String(h)));
+          expect(ja4(h)).toBe(ja4FromRaw(ja4Raw(h)));
+          expect(ja4(h, 'q')).toBe(ja4FromRaw(ja4Raw(h, 'q')));
+          const sh = { legacyVersion: x.version, version: x.version, helloRetry: false, sessionId: '', cipher: x.ciphers[0] ?? 0, extensions: x.extensions, alpn: null, keyShareGroup: null, preSharedKey: false };
+          expect(ja3sHash(sh)).toBe(md5(ja3sString(sh)));
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
