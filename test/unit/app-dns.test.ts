@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { AnomalyName } from '../../common/anomalies.js';
 import { forEachDecoded } from '../helpers/capture.js';
 import { formatIPv4, formatIPv6 } from '../../engine/decode/addr.js';
-import { createDnsTcp, createDnsUdp, formatText, parseDnsMessage, type DnsMessage } from '../../engine/app/dns.js';
+import { createDnsTcp, createDnsUdp, dnsClassName, dnsRcodeName, dnsTypeName, formatText, parseDnsMessage, type DnsMessage } from '../../engine/app/dns.js';
 import type { DatagramParser, StreamParser } from '../../engine/app/types.js';
 import { RecordingSink } from '../helpers/app-sink.js';
 import { AppLayer } from '../../engine/app/dispatch.js';
@@ -77,6 +77,16 @@ function qname(labels: Bytes[]): string {
 }
 
 // ---- the parser on hand-built messages -----------------------------------------------------
+
+describe('names of types, classes and response codes (Zeek)', () => {
+  it('known and unknown numbers, below and above the array part of the lookup', () => {
+    expect([1, 28, 65, 255, 257, 32769, 65521, 54, 1023, 1024, 65535].map(dnsTypeName)).toEqual([
+      'A', 'AAAA', 'HTTPS', '*', 'CAA', 'DLV', 'INTEGRITY', 'query-54', 'query-1023', 'query-1024', 'query-65535',
+    ]);
+    expect([1, 3, 254, 255, 0, 32769].map(dnsClassName)).toEqual(['C_INTERNET', 'C_CHAOS', 'C_NONE', 'C_ANY', 'qclass-0', 'qclass-32769']);
+    expect([0, 3, 11, 23, 24, 3842, 4095].map(dnsRcodeName)).toEqual(['NOERROR', 'NXDOMAIN', 'unassigned-11', 'BADCOOKIE', 'rcode-24', 'BADSIG', 'rcode-4095']);
+  });
+});
 
 describe('parseDnsMessage: header and sections', () => {
   it('decodes id, QR, opcode, AA, TC, RD, RA, Zeek Z bits and rcode', () => {
