@@ -84,6 +84,11 @@ export class IngestSink {
       // FSST string compression: its analysis of every string segment made the final commit of the
       // records about a fifth slower, for a case file only 3 % smaller (1 GB workload: 31.7 / 32.8 MB)
       await store.con.run(`SET disabled_compression_methods = 'fsst'`);
+      // one DuckDB thread while the evidence is read: a statement run from Node waits for DuckDB's
+      // worker threads by polling, and while a mid-ingest COMMIT ran that poll took a core's worth
+      // of CPU (mutex lock/unlock; 0.25 CPU-s on the 1 GB workload) from the decoding thread.
+      // The appends themselves are not parallel. finish() gives the threads back.
+      await store.con.run('SET threads = 1');
       await store.con.run('BEGIN TRANSACTION');
       await store.prepareAppenders();
       return new IngestSink(store, meta);
@@ -246,6 +251,7 @@ export class IngestSink {
     const t = [performance.now()];
     try {
       await this.store.flush();
+      await this.store.con.run('RESET threads');
       await this.updateServices();
       await this.updateFragmentFlows();
       // the hosts table covers the whole case: rebuilt from all flows and records

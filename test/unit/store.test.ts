@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CaseStore } from '../../engine/store/case-store.js';
 import { ColumnBatch } from '../../engine/store/batch.js';
+import { IngestSink } from '../../engine/ingest/ingest-sink.js';
 import { ANOMALIES, APP_TABLES, CREDENTIALS, DNS, type FieldDef } from '../../common/fields.js';
 
 const EDGE = [null, '', 'a', '12charsASCII', '13 chars ASCI', 'ü', 'ab\u00e9cd', '\u{1F600}', 'x'.repeat(40), 'tab\there', '\0nul'];
@@ -145,5 +146,18 @@ describe('pushRecord', () => {
   it('refuses a value that is not one of an enum column\'s values, naming the column', () => {
     const b = new ColumnBatch(DNS, 2);
     expect(() => b.pushRecord({ proto: 'sctp' }, conn)).toThrow("dns.proto: 'sctp' is not one of tcp, udp");
+  });
+});
+
+describe('IngestSink and DuckDB threads', () => {
+  it('runs DuckDB on one thread while it ingests (a statement from Node polls the worker threads)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-threads-'));
+    const sink = await IngestSink.open(dir);
+    try {
+      const store = (sink as unknown as { store: CaseStore }).store;
+      expect((await store.query("select current_setting('threads')::int AS t")).rows).toEqual([{ t: 1 }]);
+    } finally {
+      await sink.finish();
+    }
   });
 });
