@@ -24,18 +24,49 @@ export interface ChunkSource {
 /** Room kept in front of each read for the unread tail of the previous chunk. */
 const HEAD_ROOM = 1024 * 1024;
 
+/** Chunks being read ahead of the one handed out (the ring has one buffer more). */
+const READ_AHEAD = 3;
+
+interface Slot {
+  readonly buf: Buffer;
+  /** File offset the read started at. */
+  at: number;
+  /** Bytes read, once done. */
+  n: number;
+  done: boolean;
+  error: Error | null;
+  /** Settles (never rejects) when the read is done. */
+  read: Promise<void> | null;
+}
+
+/** One turn of the event loop that does not sleep: reads done meanwhile are collected. */
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
 /**
- * Plain file source with read-ahead: while the caller parses one chunk, the next one is being read
- * into a second buffer (double buffering, buffers reused: no allocation per chunk). The unread tail
- * of the previous chunk is copied into the head room in front of the new data.
+ * Plain file source with read-ahead: while the caller parses one chunk, the next READ_AHEAD chunks
+ * are being read into a ring of buffers (reused: no allocation per chunk). The unread tail of the
+ * previous chunk is copied into the head room in front of the new data.
+ *
+ * The decoding thread should not sleep on a read: on a busy machine a thread that sleeps may wait
+ * for a core when it wakes, and the decoding thread is the one everything else waits for. So a
+ * refill first takes a turn of the event loop that does not sleep (it collects the reads done
+ * meanwhile), and sleeps only when the read of its chunk, started READ_AHEAD chunks earlier, is
+ * still running. With one read ahead, awaited each time, the ingest of the 1 GB workload took
+ * 3 % longer with all protocol parsers on (two cores).
  */
 export class PlainSource implements ChunkSource {
   readonly compressed = false;
+  /** File offset of the next read to start. */
   private pos = 0;
-  private bufs: Buffer[] = [Buffer.allocUnsafe(HEAD_ROOM + CHUNK_SIZE), Buffer.allocUnsafe(HEAD_ROOM + CHUNK_SIZE)];
-  private next = 0;
-  private pending: Promise<number> | null = null;
-  private constructor(private readonly fh: FileHandle) {}
+  private readonly slots: Slot[] = [];
+  /** Slot of the next chunk to hand out, and how many reads from there on are started. */
+  private head = 0;
+  private started = 0;
+  private constructor(private readonly fh: FileHandle) {
+    for (let i = 0; i <= READ_AHEAD; i++) {
+      this.slots.push({ buf: Buffer.allocUnsafe(HEAD_ROOM + CHUNK_SIZE), at: 0, n: 0, done: false, error: null, read: null });
+    }
+  }
 
   static async open(path: string, startOffset = 0): Promise<PlainSource> {
     const fh = await open(path, constants.O_RDONLY);
@@ -44,21 +75,40 @@ export class PlainSource implements ChunkSource {
     return s;
   }
 
-  private readAhead(): void {
-    const buf = this.bufs[this.next];
-    const at = this.pos;
-    this.pending = this.fh.read(buf, HEAD_ROOM, CHUNK_SIZE, at).then(({ bytesRead }) => bytesRead);
+  /** Starts the read of the chunk at `pos` into the next free slot. */
+  private start(): void {
+    const s = this.slots[(this.head + this.started) % this.slots.length];
+    s.at = this.pos;
+    s.n = 0;
+    s.done = false;
+    s.error = null;
+    s.read = this.fh.read(s.buf, HEAD_ROOM, CHUNK_SIZE, s.at).then(
+      ({ bytesRead }) => {
+        s.n = bytesRead;
+        s.done = true;
+      },
+      (e: unknown) => {
+        s.error = e instanceof Error ? e : new Error(String(e));
+        s.done = true;
+      },
+    );
     this.pos += CHUNK_SIZE;
+    this.started++;
+  }
+
+  /** Waits for every started read and drops them; the next read starts at the first one's offset. */
+  private async settle(): Promise<void> {
+    if (this.started === 0) return;
+    this.pos = this.slots[this.head].at;
+    for (let i = 0; i < this.started; i++) await this.slots[(this.head + i) % this.slots.length].read;
+    this.started = 0;
   }
 
   async refill(keep: Buffer): Promise<Buffer | null> {
     if (keep.length > HEAD_ROOM) {
-      // a record larger than the head room: plain read into a fresh buffer
-      if (this.pending) {
-        await this.pending; // let the outstanding read finish, then re-read from the right place
-        this.pos -= CHUNK_SIZE;
-        this.pending = null;
-      }
+      // a record larger than the head room: plain read into a fresh buffer, from where the reads
+      // ahead started (they are dropped)
+      await this.settle();
       // read at least as much again as is kept, so that a huge record needs few refills
       const more = Math.max(CHUNK_SIZE, keep.length);
       const buf = Buffer.allocUnsafe(keep.length + more);
@@ -68,23 +118,30 @@ export class PlainSource implements ChunkSource {
       this.pos += bytesRead;
       return buf.subarray(0, keep.length + bytesRead);
     }
-    if (!this.pending) this.readAhead();
-    const n = await this.pending!;
-    this.pending = null;
-    const buf = this.bufs[this.next];
-    if (n < CHUNK_SIZE) this.pos -= CHUNK_SIZE - n;
-    if (n === 0) return null;
-    // `keep` lives in the other buffer (the one being parsed), so copying is safe
-    keep.copy(buf, HEAD_ROOM - keep.length);
-    const out = buf.subarray(HEAD_ROOM - keep.length, HEAD_ROOM + n);
-    // start reading the following chunk into the other buffer; its contents are no longer needed
-    this.next ^= 1;
-    if (n === CHUNK_SIZE) this.readAhead();
+    if (this.started === 0) this.start();
+    const s = this.slots[this.head];
+    if (!s.done) await turn();
+    if (!s.done) await s.read;
+    if (s.error !== null || s.n < CHUNK_SIZE) {
+      // an error, or the end of the file as it is now: the reads started past it are dropped, and
+      // the next refill reads from there again (a file still being written yields its new bytes)
+      await this.settle();
+      this.pos = s.at + s.n;
+      if (s.error !== null) throw s.error;
+      if (s.n === 0) return null;
+    } else this.started--;
+    const n = s.n;
+    // `keep` lives in the slot handed out before (being parsed), which no read uses yet
+    keep.copy(s.buf, HEAD_ROOM - keep.length);
+    const out = s.buf.subarray(HEAD_ROOM - keep.length, HEAD_ROOM + n);
+    this.head = (this.head + 1) % this.slots.length;
+    // keep READ_AHEAD reads going; the slot just handed out is not reused before the next refill
+    if (n === CHUNK_SIZE) while (this.started < READ_AHEAD) this.start();
     return out;
   }
 
   async close(): Promise<void> {
-    if (this.pending) await this.pending.catch(() => 0);
+    await this.settle();
     await this.fh.close();
   }
 }

@@ -4,7 +4,7 @@
  * random access re-reads (EvidenceReader) and the capture writer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -14,6 +14,7 @@ import { PcapngReader } from '../../engine/readers/pcapng.js';
 import { EvidenceReader, tsUnitsOf } from '../../engine/readers/random.js';
 import { writeCapture } from '../../engine/readers/writer.js';
 import { linkTypeName } from '../../engine/readers/linktypes.js';
+import { CHUNK_SIZE, PlainSource } from '../../engine/readers/source.js';
 import { MemorySource, Ng, eth, ip6, ipv4, pcapFile, pcapHeader, pcapRecord, readAll, readBytes, tcp, udp } from '../fixtures/build.js';
 
 let tmp = '';
@@ -502,5 +503,81 @@ describe('random access (EvidenceReader) and the capture writer', () => {
     expect([a!.toString(), b!.toString()]).toEqual(['ab', 'bcde']);
     expect((await s.refill(Buffer.alloc(0)))!.toString()).toBe('fg');
     expect(await s.refill(Buffer.alloc(0))).toBeNull();
+  });
+});
+
+describe('PlainSource (reads ahead into a ring of buffers)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ic-src-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  /** Deterministic bytes (xorshift), so that a misplaced chunk shows. */
+  const bytes = (n: number, seed: number) => {
+    const b = Buffer.allocUnsafe(n);
+    let x = seed >>> 0 || 1;
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      b[i] = x & 255;
+    }
+    return b;
+  };
+
+  it('hands out the file in order across many chunks, whatever tail each refill keeps (also tails over the head room)', async () => {
+    const data = bytes(5 * CHUNK_SIZE + 4321, 7);
+    const path = join(dir, 'big.bin');
+    writeFileSync(path, data);
+    let bigKeeps = 0;
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const s = await PlainSource.open(path);
+      let rnd = seed;
+      const next = () => ((rnd = (Math.imul(rnd, 1103515245) + 12345) >>> 0) / 2 ** 32);
+      const parts: Buffer[] = [];
+      let buf: Buffer = Buffer.alloc(0);
+      let pos = 0;
+      for (;;) {
+        const keep = buf.subarray(pos);
+        if (keep.length > CHUNK_SIZE) bigKeeps++;
+        const nb = await s.refill(keep);
+        if (nb === null) break;
+        expect(nb.subarray(0, keep.length).equals(keep)).toBe(true);
+        buf = nb;
+        // consume a random part: sometimes little, so that the next tail is larger than the head room
+        const take = next() < 0.3 ? Math.floor(next() * 0.4 * buf.length) : Math.floor((0.5 + next() * 0.5) * buf.length);
+        // a buffer handed out is reused by the refill after the next one: what was consumed is copied
+        parts.push(Buffer.from(buf.subarray(0, take)));
+        pos = take;
+      }
+      parts.push(Buffer.from(buf.subarray(pos)));
+      await s.close();
+      expect(Buffer.concat(parts).equals(data)).toBe(true);
+    }
+    expect(bigKeeps).toBeGreaterThan(0);
+  });
+
+  it('a file that grows after its end was read yields the new bytes on the next refill', async () => {
+    const path = join(dir, 'growing.bin');
+    const first = bytes(CHUNK_SIZE + 100, 3);
+    writeFileSync(path, first);
+    const s = await PlainSource.open(path);
+    const a = await s.refill(Buffer.alloc(0));
+    const b = await s.refill(Buffer.alloc(0));
+    expect(Buffer.concat([a!, b!]).equals(first)).toBe(true);
+    expect(await s.refill(Buffer.alloc(0))).toBeNull();
+    const more = bytes(50, 9);
+    appendFileSync(path, more);
+    const c = await s.refill(Buffer.from('kept'));
+    expect(c!.equals(Buffer.concat([Buffer.from('kept'), more]))).toBe(true);
+    expect(await s.refill(Buffer.alloc(0))).toBeNull();
+    await s.close();
+  });
+
+  it('starts at the given offset and closes with reads still running', async () => {
+    const data = bytes(3 * CHUNK_SIZE, 5);
+    const path = join(dir, 'offset.bin');
+    writeFileSync(path, data);
+    const s = await PlainSource.open(path, 1000);
+    const a = await s.refill(Buffer.alloc(0));
+    expect(a!.equals(data.subarray(1000, 1000 + CHUNK_SIZE))).toBe(true);
+    await s.close();
   });
 });
