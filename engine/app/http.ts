@@ -112,13 +112,18 @@ function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
+/** `b` as a Buffer: itself when it is one (the reader's chunks and the reassembler's copies are). */
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length);
+}
+
 function latin1(b: Uint8Array, s: number, e: number): string {
-  return Buffer.from(b.buffer, b.byteOffset + s, e - s).toString('latin1');
+  return asBuffer(b).toString('latin1', s, e);
 }
 
 /** Text of a header value or target: UTF-8 (invalid sequences replaced), NUL replaced too (DuckDB text). */
 function text(b: Uint8Array, s: number, e: number): string {
-  const t = Buffer.from(b.buffer, b.byteOffset + s, e - s).toString('utf8');
+  const t = asBuffer(b).toString('utf8', s, e);
   return t.includes('\0') ? t.replace(/\0/g, '\uFFFD') : t;
 }
 
@@ -617,8 +622,10 @@ class HttpParser implements StreamParser {
   private nextLine(h: Half, b: Uint8Array, pos: number, end: number, limit: number): number {
     h.overflow = false;
     h.lineS = h.lineE = -1;
-    const rel = b.subarray(pos, end).indexOf(LF);
-    const stop = rel < 0 ? end : pos + rel;
+    // a loop, not indexOf on a view made per line (lines are short; the search never passes end)
+    let stop = pos;
+    while (stop < end && b[stop] !== LF) stop++;
+    const rel = stop < end ? stop - pos : -1;
     if (h.bufLen + (stop - pos) > limit) {
       h.overflow = true;
       return stop;
