@@ -238,8 +238,24 @@ function compilePusher(t: TableDef): RecordPusher {
   return make(enums) as RecordPusher;
 }
 
+/**
+ * `n` nulls in a packed array. `new Array(n).fill(null)` stays a holey array for V8, which
+ * postMessage serialises element by element through the slow path: about twice the time of a
+ * packed one for a column of strings (a batch of 2048 DNS rows: 0.58 against 0.30 ms).
+ */
+function nullStrings(n: number): (string | null)[] {
+  let t = nullTemplates.get(n);
+  if (t === undefined) {
+    t = [];
+    for (let i = 0; i < n; i++) t.push(null);
+    nullTemplates.set(n, t);
+  }
+  return t.slice(); // a copy of a packed array is packed (and a block copy)
+}
+const nullTemplates = new Map<number, (string | null)[]>();
+
 function makeColumn(f: FieldDef, n: number): Column {
-  if (f.kind === 'str') return new Array<string | null>(n).fill(null);
+  if (f.kind === 'str') return nullStrings(n);
   if (f.kind === 'enum') return new Uint8Array(n);
   if (f.nullable || f.kind === 'u64' || f.kind === 'i64' || f.kind === 'f64' || f.kind === 'ts') return new Float64Array(n);
   switch (f.kind) {

@@ -89,6 +89,23 @@ describe('case store NULL-able columns of every narrow kind', () => {
 });
 
 describe('column batches and V8', () => {
+  it('string columns are packed arrays, fresh and after detach (postMessage copies holey ones slowly)', () => {
+    const batch = fileURLToPath(new URL('../../dist/engine/store/batch.js', import.meta.url));
+    const fields = fileURLToPath(new URL('../../dist/common/fields.js', import.meta.url));
+    const script = `
+      const { ColumnBatch } = await import(${JSON.stringify(pathToFileURL(batch).href)});
+      const { DNS } = await import(${JSON.stringify(pathToFileURL(fields).href)});
+      const b = new ColumnBatch(DNS, 64);
+      const i = b.col('query');
+      const fresh = %HasHoleyElements(b.cols[i]);
+      b.cols[i][0] = 'a.example';
+      b.rows = 1;
+      const { msg } = b.detach();
+      console.log(JSON.stringify({ fresh, sent: %HasHoleyElements(msg.cols[i]), next: %HasHoleyElements(b.cols[i]) }));`;
+    const out = execFileSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ fresh: false, sent: false, next: false });
+  });
+
   it('loading the batch module trips the ArrayBufferDetaching protector before any code is hot', () => {
     // the first detached buffer makes V8 throw away optimized code that reads typed arrays: the
     // module does it on load, so that the first batch sent to the store does not
