@@ -591,22 +591,38 @@ type FingerprintKey = (ArrayLike<number> | null)[];
 export class FingerprintCache {
   private readonly map = new Map<number, { key: number[][]; value: string }[]>();
   private size = 0;
-  constructor(private readonly limit = 4096) {}
+  /** Numbers kept in the entries' lists. */
+  private kept = 0;
+  /**
+   * `limit`: entries; `maxNumbers`: numbers kept in all entries (a hostile hello may carry tens of
+   * thousands of ciphers: the cache is cleared when full); keys longer than `maxKey` numbers are
+   * computed and not kept (real hellos have fewer than 200).
+   */
+  constructor(
+    private readonly limit = 4096,
+    private readonly maxNumbers = 1 << 19,
+    private readonly maxKey = 1024,
+  ) {}
 
   get(key: FingerprintKey, make: () => string): string {
+    let n = 0;
+    for (const l of key) n += l === null ? 1 : l.length;
+    if (n > this.maxKey) return make();
     const h = hashLists(key);
     const bucket = this.map.get(h);
     if (bucket !== undefined) for (const e of bucket) if (sameLists(e.key, key)) return e.value;
     const value = make();
-    if (this.size >= this.limit) {
+    if (this.size >= this.limit || this.kept + n > this.maxNumbers) {
       this.map.clear();
       this.size = 0;
+      this.kept = 0;
     }
     const entry = { key: key.map((l) => (l === null ? [-1] : Array.from(l))), value };
-    const kept = this.map.get(h);
-    if (kept !== undefined) kept.push(entry);
+    const same = this.map.get(h); // looked up again: the map may have been cleared
+    if (same !== undefined) same.push(entry);
     else this.map.set(h, [entry]);
     this.size++;
+    this.kept += n;
     return value;
   }
 }

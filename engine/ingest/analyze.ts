@@ -177,7 +177,8 @@ async function openInputs(files: string[], errors: { path: string; message: stri
     }
     let reader: FramedReader;
     try {
-      reader = await openCapture(path);
+      // all inputs are open at once (merged by time): several read one chunk ahead each, not three
+      reader = await openCapture(path, files.length > 1 ? 1 : undefined);
     } catch (e) {
       errors.push({ path, message: e instanceof NotACaptureError ? e.message : `${path}: ${(e as Error).message}` });
       continue;

@@ -32,16 +32,19 @@ async function head(path: string): Promise<{ bytes: Buffer; gzip: boolean }> {
   }
 }
 
-/** Opens a capture file, choosing the reader by magic number (pcap, pcapng; optionally gzip-compressed). */
-export async function openCapture(path: string): Promise<FramedReader> {
+/**
+ * Opens a capture file, choosing the reader by magic number (pcap, pcapng; optionally
+ * gzip-compressed). `readAhead`: chunks of a plain file read ahead (see PlainSource.open).
+ */
+export async function openCapture(path: string, readAhead?: number): Promise<FramedReader> {
   const h = await head(path);
   if (h.bytes.length === 0 && !h.gzip) {
-    const src = await openSource(path);
+    const src = await openSource(path, readAhead);
     return new PcapReader(src, path); // reports file_empty
   }
   let r: FramedReader;
-  if (PcapReader.sniff(h.bytes)) r = new PcapReader(await openSource(path), path);
-  else if (PcapngReader.sniff(h.bytes)) r = new PcapngReader(await openSource(path), path);
+  if (PcapReader.sniff(h.bytes)) r = new PcapReader(await openSource(path, readAhead), path);
+  else if (PcapngReader.sniff(h.bytes)) r = new PcapngReader(await openSource(path, readAhead), path);
   else {
     const magic = h.bytes.subarray(0, 4).toString('hex');
     throw new NotACaptureError(`${path}: not a pcap or pcapng capture (magic ${magic || 'none'} at offset 0${h.gzip ? ' after gunzip' : ''})`);

@@ -24,11 +24,12 @@ export interface ChunkSource {
 /** Room kept in front of each read for the unread tail of the previous chunk. */
 const HEAD_ROOM = 1024 * 1024;
 
-/** Chunks being read ahead of the one handed out (the ring has one buffer more). */
-const READ_AHEAD = 3;
+/** Chunks read ahead of the one handed out, by default (the ring has one buffer more). */
+export const READ_AHEAD = 3;
 
 interface Slot {
-  readonly buf: Buffer;
+  /** Allocated on first use: a source read one chunk ahead never allocates the other slots. */
+  buf: Buffer | null;
   /** File offset the read started at. */
   at: number;
   /** Bytes read, once done. */
@@ -43,8 +44,8 @@ interface Slot {
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
- * Plain file source with read-ahead: while the caller parses one chunk, the next READ_AHEAD chunks
- * are being read into a ring of buffers (reused: no allocation per chunk). The unread tail of the
+ * Plain file source with read-ahead: while the caller parses one chunk, the next chunks (READ_AHEAD
+ * by default) are being read into a ring of buffers (reused: no allocation per chunk). The unread tail of the
  * previous chunk is copied into the head room in front of the new data.
  *
  * The decoding thread should not sleep on a read: on a busy machine a thread that sleeps may wait
@@ -62,15 +63,20 @@ export class PlainSource implements ChunkSource {
   /** Slot of the next chunk to hand out, and how many reads from there on are started. */
   private head = 0;
   private started = 0;
-  private constructor(private readonly fh: FileHandle) {
-    for (let i = 0; i <= READ_AHEAD; i++) {
-      this.slots.push({ buf: Buffer.allocUnsafe(HEAD_ROOM + CHUNK_SIZE), at: 0, n: 0, done: false, error: null, read: null });
-    }
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly readAhead: number,
+  ) {
+    for (let i = 0; i <= readAhead; i++) this.slots.push({ buf: null, at: 0, n: 0, done: false, error: null, read: null });
   }
 
-  static async open(path: string, startOffset = 0): Promise<PlainSource> {
+  /**
+   * `readAhead`: chunks read ahead (1 or more). Each costs a buffer of 2 MiB (the chunk and the
+   * head room before it); an ingest of many files opens them all at once, one chunk ahead each.
+   */
+  static async open(path: string, startOffset = 0, readAhead = READ_AHEAD): Promise<PlainSource> {
     const fh = await open(path, constants.O_RDONLY);
-    const s = new PlainSource(fh);
+    const s = new PlainSource(fh, Math.max(1, Math.floor(readAhead)));
     s.pos = startOffset;
     return s;
   }
@@ -78,6 +84,7 @@ export class PlainSource implements ChunkSource {
   /** Starts the read of the chunk at `pos` into the next free slot. */
   private start(): void {
     const s = this.slots[(this.head + this.started) % this.slots.length];
+    s.buf ??= Buffer.allocUnsafe(HEAD_ROOM + CHUNK_SIZE);
     s.at = this.pos;
     s.n = 0;
     s.done = false;
@@ -132,11 +139,12 @@ export class PlainSource implements ChunkSource {
     } else this.started--;
     const n = s.n;
     // `keep` lives in the slot handed out before (being parsed), which no read uses yet
-    keep.copy(s.buf, HEAD_ROOM - keep.length);
-    const out = s.buf.subarray(HEAD_ROOM - keep.length, HEAD_ROOM + n);
+    const buf = s.buf!;
+    keep.copy(buf, HEAD_ROOM - keep.length);
+    const out = buf.subarray(HEAD_ROOM - keep.length, HEAD_ROOM + n);
     this.head = (this.head + 1) % this.slots.length;
-    // keep READ_AHEAD reads going; the slot just handed out is not reused before the next refill
-    if (n === CHUNK_SIZE) while (this.started < READ_AHEAD) this.start();
+    // keep the reads ahead going; the slot just handed out is not reused before the next refill
+    if (n === CHUNK_SIZE) while (this.started < this.readAhead) this.start();
     return out;
   }
 
@@ -198,7 +206,8 @@ export class GzipSource implements ChunkSource {
 }
 
 /** Opens a file as a chunk source, detecting gzip by its magic bytes (1f 8b). */
-export async function openSource(path: string): Promise<ChunkSource> {
+/** `readAhead`: chunks a plain file is read ahead (see PlainSource.open). */
+export async function openSource(path: string, readAhead = READ_AHEAD): Promise<ChunkSource> {
   const fh = await open(path, constants.O_RDONLY);
   const head = Buffer.alloc(2);
   try {
@@ -207,5 +216,5 @@ export async function openSource(path: string): Promise<ChunkSource> {
     await fh.close();
   }
   if (head[0] === 0x1f && head[1] === 0x8b) return GzipSource.open(path);
-  return PlainSource.open(path);
+  return PlainSource.open(path, 0, readAhead);
 }

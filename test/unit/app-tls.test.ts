@@ -1108,6 +1108,21 @@ describe('fingerprint cache', () => {
     for (let round = 0; round < 3; round++) for (let i = 0; i < 20; i++) expect(c.get([[i]], () => `v${i}`)).toBe(`v${i}`);
   });
 
+  it('keeps a bounded number of list entries: long keys are computed, not kept; the cache empties when full', () => {
+    const c = new FingerprintCache(4096, 100, 30);
+    let made = 0;
+    const long = Array.from({ length: 31 }, (_, i) => i);
+    c.get([long], () => `v${++made}`);
+    c.get([long], () => `v${++made}`);
+    expect(made).toBe(2); // over maxKey: never cached
+    const kept = (c as unknown as { kept: number }).kept;
+    expect(kept).toBe(0);
+    for (let i = 0; i < 10; i++) c.get([Array.from({ length: 25 }, (_, j) => i * 100 + j)], () => `w${i}`);
+    expect((c as unknown as { kept: number }).kept).toBeLessThanOrEqual(100);
+    // still right after being emptied
+    expect(c.get([Array.from({ length: 25 }, (_, j) => 900 + j)], () => 'again')).toBe('w9');
+  });
+
   it('ja3, ja3s and ja4 equal a fresh computation for hellos that repeat and differ slightly (property)', () => {
     const small = fc.array(fc.constantFrom(0, 5, 10, 11, 13, 16, 23, 43, 0x0a0a, 0x1301, 0xc02b), { maxLength: 5 });
     const hello = fc.record({

@@ -14,7 +14,7 @@ import { PcapngReader } from '../../engine/readers/pcapng.js';
 import { EvidenceReader, tsUnitsOf } from '../../engine/readers/random.js';
 import { writeCapture } from '../../engine/readers/writer.js';
 import { linkTypeName } from '../../engine/readers/linktypes.js';
-import { CHUNK_SIZE, PlainSource } from '../../engine/readers/source.js';
+import { CHUNK_SIZE, PlainSource, READ_AHEAD } from '../../engine/readers/source.js';
 import { MemorySource, Ng, eth, ip6, ipv4, pcapFile, pcapHeader, pcapRecord, readAll, readBytes, tcp, udp } from '../fixtures/build.js';
 
 let tmp = '';
@@ -528,7 +528,7 @@ describe('PlainSource (reads ahead into a ring of buffers)', () => {
     writeFileSync(path, data);
     let bigKeeps = 0;
     for (const seed of [1, 2, 3, 4, 5, 6]) {
-      const s = await PlainSource.open(path);
+      const s = await PlainSource.open(path, 0, seed % 2 === 0 ? 1 : READ_AHEAD);
       let rnd = seed;
       const next = () => ((rnd = (Math.imul(rnd, 1103515245) + 12345) >>> 0) / 2 ** 32);
       const parts: Buffer[] = [];
@@ -554,6 +554,23 @@ describe('PlainSource (reads ahead into a ring of buffers)', () => {
       expect(Buffer.concat(parts).equals(data)).toBe(true);
     }
     expect(bigKeeps).toBeGreaterThan(0);
+  });
+
+  it('read one chunk ahead (many inputs open at once), a source allocates two buffers only', async () => {
+    const data = bytes(4 * CHUNK_SIZE, 11);
+    const path = join(dir, 'two.bin');
+    writeFileSync(path, data);
+    const buffers = async (readAhead: number) => {
+      const s = await PlainSource.open(path, 0, readAhead);
+      const parts: Buffer[] = [];
+      for (let b = await s.refill(Buffer.alloc(0)); b !== null; b = await s.refill(Buffer.alloc(0))) parts.push(Buffer.from(b));
+      expect(Buffer.concat(parts).equals(data)).toBe(true);
+      const n = (s as unknown as { slots: { buf: Buffer | null }[] }).slots.filter((x) => x.buf !== null).length;
+      await s.close();
+      return n;
+    };
+    expect(await buffers(1)).toBe(2);
+    expect(await buffers(READ_AHEAD)).toBe(READ_AHEAD + 1);
   });
 
   it('a file that grows after its end was read yields the new bytes on the next refill', async () => {
