@@ -34,15 +34,60 @@ try {
 }
 `;
 
+/**
+ * Hash workers running at once. An ingest opens all its files together and asks for every hash
+ * at the start: hundreds of rotated capture files would otherwise start hundreds of threads.
+ * The others wait their turn (the ingest needs the hashes only at its end).
+ */
+export const MAX_HASH_WORKERS = 2;
+let running = 0;
+let peak = 0;
+const waiting: (() => void)[] = [];
+
+/** The most hash workers that ran at once since the last call (for tests). */
+export function takeHashWorkerPeak(): number {
+  const p = peak;
+  peak = running;
+  return p;
+}
+
 /** `nice`: the hashing thread's priority (19 on Linux), or null where it could not be set. */
 export function sha256File(path: string): Promise<{ sha256: string; size: number; nice: number | null }> {
   return new Promise((resolveP, rejectP) => {
-    const w = new Worker(WORKER_SRC, { eval: true, workerData: { path } });
-    w.once('message', (m: { sha256?: string; size?: number; nice?: number | null; error?: string }) => {
-      void w.terminate();
-      if (m.error) rejectP(new Error(m.error));
-      else resolveP({ sha256: m.sha256!, size: m.size!, nice: m.nice ?? null });
-    });
-    w.once('error', rejectP);
+    const start = (): void => {
+      running++;
+      peak = Math.max(peak, running);
+      let settled = false;
+      // the first of message, error and exit settles; the next waiting file then starts
+      const settle = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        running--;
+        waiting.shift()?.();
+        return true;
+      };
+      let w: Worker;
+      try {
+        w = new Worker(WORKER_SRC, { eval: true, workerData: { path } });
+      } catch (e) {
+        settle();
+        rejectP(e as Error);
+        return;
+      }
+      w.once('message', (m: { sha256?: string; size?: number; nice?: number | null; error?: string }) => {
+        void w.terminate();
+        if (!settle()) return;
+        if (m.error) rejectP(new Error(m.error));
+        else resolveP({ sha256: m.sha256!, size: m.size!, nice: m.nice ?? null });
+      });
+      w.once('error', (e) => {
+        if (settle()) rejectP(e);
+      });
+      w.once('exit', (code) => {
+        if (settle()) rejectP(new Error(`the hash worker stopped (exit code ${code}) before it gave the hash`));
+      });
+    };
+    if (running < MAX_HASH_WORKERS) start();
+    else waiting.push(start);
   });
 }

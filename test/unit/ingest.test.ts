@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { analyze } from '../../engine/ingest/analyze.js';
-import { sha256File } from '../../engine/ingest/hash.js';
+import { MAX_HASH_WORKERS, sha256File, takeHashWorkerPeak } from '../../engine/ingest/hash.js';
 import { CaseStore } from '../../engine/store/case-store.js';
 import { followStream } from '../../engine/services/stream.js';
 
@@ -80,6 +80,20 @@ describe('ingest', () => {
     expect(r.sha256).toBe(createHash('sha256').update(readFileSync(WIKI)).digest('hex'));
     if (process.platform === 'linux') expect(r.nice).toBe(19);
     else expect(r.nice).toBeNull();
+  });
+
+  it('hashes many files with at most MAX_HASH_WORKERS threads at once, each hash right; a missing file is an error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-h-'));
+    const files = Array.from({ length: 7 }, (_, i) => {
+      const f = join(dir, `f${i}.bin`);
+      writeFileSync(f, Buffer.alloc(100_000 + i * 1000, i + 1));
+      return f;
+    });
+    takeHashWorkerPeak();
+    const results = await Promise.all([...files, join(dir, 'missing.bin')].map((f) => sha256File(f).catch((e: Error) => e)));
+    expect(takeHashWorkerPeak()).toBeLessThanOrEqual(MAX_HASH_WORKERS);
+    files.forEach((f, i) => expect((results[i] as { sha256: string }).sha256).toBe(createHash('sha256').update(readFileSync(f)).digest('hex')));
+    expect(results[7]).toBeInstanceOf(Error);
   });
 
   it('merges several files by time', async () => {
