@@ -37,17 +37,6 @@ export interface RecordConn {
   readonly transport: 'tcp' | 'udp';
 }
 
-/** Where a column of an application record comes from (`pushRecord`). */
-const FROM_ROW = 0;
-const FROM_TS = 1;
-const FROM_FLOW_ID = 2;
-const FROM_EVIDENCE_ID = 3;
-const FROM_ORIG_H = 4;
-const FROM_ORIG_P = 5;
-const FROM_RESP_H = 6;
-const FROM_RESP_P = 7;
-const FROM_TRANSPORT = 8;
-
 export class ColumnBatch {
   rows = 0;
   readonly cols: Column[];
@@ -76,14 +65,13 @@ export class ColumnBatch {
 
   /** Appends one row from an object keyed by column name (for small tables; hot paths write columns directly). */
   pushRow(row: Record<string, unknown>): void {
-    const r = this.rows;
-    const fields = this.table.fields;
-    for (let i = 0; i < fields.length; i++) this.put(i, r, row[fields[i].name]);
+    (this.rowPusher ??= compilePusher(this.table, false))(row, null, this.cols, this.nanos, this.rows);
     this.rows++;
   }
 
-  /** Writes an application record into the columns (compiled for this table on first use). */
-  private pusher: RecordPusher | null = null;
+  /** The writers of `pushRow` and `pushRecord`, compiled for this table on first use. */
+  private rowPusher: Pusher | null = null;
+  private recordPusher: Pusher | null = null;
 
   /**
    * Appends an application record: the connection columns (flow_id, evidence_id, orig_h, orig_p,
@@ -92,27 +80,8 @@ export class ColumnBatch {
    * literal with more properties than it was made with costs a shape change per property).
    */
   pushRecord(row: Record<string, unknown>, conn: RecordConn): void {
-    (this.pusher ??= compilePusher(this.table))(row, conn, this.cols, this.nanos, this.rows);
+    (this.recordPusher ??= compilePusher(this.table, true))(row, conn, this.cols, this.nanos, this.rows);
     this.rows++;
-  }
-
-  /** Writes value `v` into column `i` at row `r`. */
-  private put(i: number, r: number, v: unknown): void {
-    const f = this.table.fields[i];
-    const c = this.cols[i];
-    if (f.kind === 'str') (c as (string | null)[])[r] = v === undefined || v === null ? null : String(v);
-    else if (f.kind === 'ts') {
-      const t = v as { sec: number; ns: number } | null | undefined;
-      (c as Float64Array)[r] = t ? t.sec : NaN;
-      this.nanos[i]![r] = t ? t.ns : 0;
-    } else if (f.kind === 'bool') {
-      // a NULL-able bool column holds doubles (NaN = NULL); NULL must not become FALSE
-      (c as Uint8Array | Float64Array)[r] = v === null || v === undefined ? (f.nullable ? NaN : 0) : v ? 1 : 0;
-    } else if (f.kind === 'enum') {
-      const k = typeof v === 'number' ? v : f.values!.indexOf(String(v));
-      if (k < 0) throw new Error(`${this.table.name}.${f.name}: '${String(v)}' is not one of ${f.values!.join(', ')}`);
-      (c as Uint8Array)[r] = k;
-    } else (c as Float64Array | Uint32Array)[r] = v === undefined || v === null ? NaN : Number(v);
   }
 
   clear(): void {
@@ -153,77 +122,55 @@ export interface BatchMessage {
   nanos: (Uint32Array | null)[];
 }
 
+type Pusher = (row: Record<string, unknown>, conn: RecordConn | null, cols: Column[], nanos: (Uint32Array | null)[], r: number) => void;
+
 /**
- * Where each column of an application record comes from: the connection columns (the four
- * addresses and ports only in tables that have orig_h), ts, and tls.transport.
+ * The expression an application record's connection column is written from, or null for a
+ * column of the record's own (the addresses and ports only in tables that have orig_h).
  */
-function recordSources(t: TableDef): Uint8Array {
-  const conn = t.fields.some((f) => f.name === 'orig_h');
-  return Uint8Array.from(t.fields, (f) => {
-    if (f.kind === 'ts' && f.name === 'ts') return FROM_TS;
-    if (f.name === 'flow_id') return FROM_FLOW_ID;
-    if (f.name === 'evidence_id') return FROM_EVIDENCE_ID;
-    if (f.name === 'transport' && t.name === 'tls') return FROM_TRANSPORT;
-    if (!conn) return FROM_ROW;
-    if (f.name === 'orig_h') return FROM_ORIG_H;
-    if (f.name === 'orig_p') return FROM_ORIG_P;
-    if (f.name === 'resp_h') return FROM_RESP_H;
-    if (f.name === 'resp_p') return FROM_RESP_P;
-    return FROM_ROW;
-  });
+function connSource(t: TableDef, f: FieldDef, hasAddresses: boolean): string | null {
+  if (f.name === 'flow_id') return 'conn.flowId';
+  if (f.name === 'evidence_id') return 'conn.evidenceId';
+  if (f.name === 'transport' && t.name === 'tls') return 'conn.transport';
+  if (!hasAddresses) return null;
+  if (f.name === 'orig_h') return 'conn.origH';
+  if (f.name === 'orig_p') return 'conn.origP';
+  if (f.name === 'resp_h') return 'conn.respH';
+  if (f.name === 'resp_p') return 'conn.respP';
+  return null;
 }
 
-type RecordPusher = (row: Record<string, unknown>, conn: RecordConn, cols: Column[], nanos: (Uint32Array | null)[], r: number) => void;
-
 /**
- * Compiles `pushRecord` for one table: straight-line code that reads each column's property by
- * its name and writes the column with the conversion `put` makes. Every site then sees one kind
- * of row and one kind of array. A loop over the fields, shared by all tables, read the rows with
+ * Compiles the row writer of one table: straight-line code that reads each column's property by
+ * its name and writes the column with its kind's conversion. Every site then sees one kind of
+ * row and one kind of array; a loop over the fields, shared by all tables, read the rows with
  * megamorphic keyed loads and wrote polymorphic arrays (1 GB workload: about 60 ms of the ingest
- * thread). The code is made from the field registry only (names quoted with JSON.stringify),
- * never from captured data.
+ * thread). `withConn`: the writer of `pushRecord`, whose connection columns come from `conn` and
+ * whose ts defaults to `conn`'s packet time. The code is made from the field registry only (names
+ * quoted with JSON.stringify), never from captured data.
  */
-function compilePusher(t: TableDef): RecordPusher {
-  const src = recordSources(t);
+function compilePusher(t: TableDef, withConn: boolean): Pusher {
+  const hasAddresses = t.fields.some((f) => f.name === 'orig_h');
   const lines: string[] = ['let v;', 'let k;'];
   const enums: (readonly string[])[] = [];
   t.fields.forEach((f, i) => {
     const col = `cols[${i}]`;
-    let value: string;
-    switch (src[i]) {
-      case FROM_TS:
-        lines.push(`v = row[${JSON.stringify(f.name)}];`);
-        lines.push(`if (v === undefined) { ${col}[r] = conn.tsSec; nanos[${i}][r] = conn.tsNs; }`);
-        lines.push(`else { ${col}[r] = v ? v.sec : NaN; nanos[${i}][r] = v ? v.ns : 0; }`);
-        return;
-      case FROM_FLOW_ID:
-        lines.push(`${col}[r] = conn.flowId;`);
-        return;
-      case FROM_EVIDENCE_ID:
-        lines.push(`${col}[r] = conn.evidenceId;`);
-        return;
-      case FROM_ORIG_H:
-        lines.push(`${col}[r] = conn.origH;`);
-        return;
-      case FROM_ORIG_P:
-        lines.push(`${col}[r] = conn.origP;`);
-        return;
-      case FROM_RESP_H:
-        lines.push(`${col}[r] = conn.respH;`);
-        return;
-      case FROM_RESP_P:
-        lines.push(`${col}[r] = conn.respP;`);
-        return;
-      case FROM_TRANSPORT:
-        value = 'conn.transport';
-        break;
-      default:
-        value = `row[${JSON.stringify(f.name)}]`;
+    const key = `row[${JSON.stringify(f.name)}]`;
+    const source = withConn ? connSource(t, f, hasAddresses) : null;
+    if (withConn && f.kind === 'ts' && f.name === 'ts') {
+      lines.push(`v = ${key};`);
+      lines.push(`if (v === undefined) { ${col}[r] = conn.tsSec; nanos[${i}][r] = conn.tsNs; }`);
+      lines.push(`else { ${col}[r] = v ? v.sec : NaN; nanos[${i}][r] = v ? v.ns : 0; }`);
+      return;
     }
-    lines.push(`v = ${value};`);
-    // the same conversions as ColumnBatch.put
+    if (source !== null && f.kind !== 'enum') {
+      lines.push(`${col}[r] = ${source};`); // numbers and strings as they are
+      return;
+    }
+    lines.push(`v = ${source ?? key};`);
     if (f.kind === 'str') lines.push(`${col}[r] = v === undefined || v === null ? null : String(v);`);
     else if (f.kind === 'ts') lines.push(`${col}[r] = v ? v.sec : NaN; nanos[${i}][r] = v ? v.ns : 0;`);
+    // a NULL-able bool column holds doubles (NaN = NULL): NULL must not become FALSE
     else if (f.kind === 'bool') lines.push(`${col}[r] = v === null || v === undefined ? ${f.nullable ? 'NaN' : '0'} : v ? 1 : 0;`);
     else if (f.kind === 'enum') {
       const e = enums.push(f.values!) - 1;
@@ -234,8 +181,9 @@ function compilePusher(t: TableDef): RecordPusher {
       lines.push(`${col}[r] = k;`);
     } else lines.push(`${col}[r] = v === undefined || v === null ? NaN : Number(v);`);
   });
-  const make = new Function('enums', `return function push_${t.name.replace(/\W/g, '_')}(row, conn, cols, nanos, r) {\n${lines.join('\n')}\n};`);
-  return make(enums) as RecordPusher;
+  const name = `${withConn ? 'record' : 'row'}_${t.name.replace(/\W/g, '_')}`;
+  const make = new Function('enums', `return function ${name}(row, conn, cols, nanos, r) {\n${lines.join('\n')}\n};`);
+  return make(enums) as Pusher;
 }
 
 /**
