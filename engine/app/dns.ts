@@ -1004,7 +1004,10 @@ function now(sink: AppSink): Ts {
   return { sec: sink.tsSec, ns: sink.tsNs };
 }
 
-/** DNS over UDP: each datagram is one message. A class (not an object literal with getters, whose accessors are made anew per object): one is made per transaction. */
+/**
+ * DNS over UDP: each datagram is one message. A class, not an object literal with getters (whose
+ * accessors are made anew per object): one is made per transaction.
+ */
 class DnsUdp implements DatagramParser {
   private readonly tx: DnsTransactions;
   constructor(private readonly sink: AppSink) {

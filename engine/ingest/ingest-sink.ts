@@ -86,7 +86,7 @@ export class IngestSink {
       await store.con.run(`SET disabled_compression_methods = 'fsst'`);
       // one DuckDB thread while the evidence is read: a statement run from Node waits for DuckDB's
       // worker threads by polling, and while a mid-ingest COMMIT ran that poll took a core's worth
-      // of CPU (mutex lock/unlock; 0.25 CPU-s on the 1 GB workload) from the decoding thread.
+      // of CPU (mutex lock/unlock; about 0.22 CPU-s on the 1 GB workload, `perf`) from the decoding thread.
       // The appends themselves are not parallel. finish() gives the threads back.
       await store.con.run('SET threads = 1');
       await store.con.run('BEGIN TRANSACTION');

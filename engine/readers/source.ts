@@ -44,9 +44,9 @@ interface Slot {
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
- * Plain file source with read-ahead: while the caller parses one chunk, the next chunks (READ_AHEAD
- * by default) are being read into a ring of buffers (reused: no allocation per chunk). The unread tail of the
- * previous chunk is copied into the head room in front of the new data.
+ * Plain file source with read-ahead: while the caller parses one chunk, the next chunks
+ * (READ_AHEAD by default) are being read into a ring of buffers (reused: no allocation per chunk).
+ * The unread tail of the previous chunk is copied into the head room in front of the new data.
  *
  * The decoding thread should not sleep on a read: on a busy machine a thread that sleeps may wait
  * for a core when it wakes, and the decoding thread is the one everything else waits for. So a
@@ -205,8 +205,10 @@ export class GzipSource implements ChunkSource {
   }
 }
 
-/** Opens a file as a chunk source, detecting gzip by its magic bytes (1f 8b). */
-/** `readAhead`: chunks a plain file is read ahead (see PlainSource.open). */
+/**
+ * Opens a file as a chunk source, detecting gzip by its magic bytes (1f 8b). `readAhead`: chunks a
+ * plain file is read ahead (see PlainSource.open).
+ */
 export async function openSource(path: string, readAhead = READ_AHEAD): Promise<ChunkSource> {
   const fh = await open(path, constants.O_RDONLY);
   const head = Buffer.alloc(2);

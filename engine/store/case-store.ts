@@ -372,8 +372,7 @@ export class CaseStore {
     for (let i = 0; i < n; i++) {
       const v = s[start + i];
       if (v === null || v === undefined) {
-        if (nulls++ === 0) valid.fill(0xff);
-        valid[i >> 3] &= ~(1 << (i & 7));
+        setNull(valid, nulls++, i);
         continue;
       }
       const len = v.length;
