@@ -1,7 +1,8 @@
 /**
- * The case store's column writer: strings of up to 12 ASCII bytes are written straight into
- * DuckDB's inline string slots, longer or non-ASCII ones through the C API. Every kind must come
- * back exactly as written, NULLs included, across chunk boundaries.
+ * The case store's column writer: strings of up to 12 UTF-8 bytes are written straight into
+ * DuckDB's inline string slots, longer ones into one buffer per column that DuckDB copies, their
+ * slots pointing into the copy. Every kind must come back exactly as written, NULLs included,
+ * across chunk boundaries.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -15,7 +16,25 @@ import { ColumnBatch } from '../../engine/store/batch.js';
 import { IngestSink } from '../../engine/ingest/ingest-sink.js';
 import { ANOMALIES, APP_TABLES, CREDENTIALS, DNS, type FieldDef } from '../../common/fields.js';
 
-const EDGE = [null, '', 'a', '12charsASCII', '13 chars ASCI', 'ü', 'ab\u00e9cd', '\u{1F600}', 'x'.repeat(40), 'tab\there', '\0nul'];
+const EDGE = [
+  null,
+  '',
+  'a',
+  '12charsASCII',
+  '13 chars ASCI',
+  'ü',
+  'ab\u00e9cd',
+  '\u{1F600}',
+  'x'.repeat(40),
+  'tab\there',
+  '\0nul',
+  // 12 UTF-8 bytes (inline) and 14 (long) from 6 and 7 UTF-16 units
+  '\u00e9'.repeat(6),
+  '\u00e9'.repeat(7),
+  // long, non-ASCII after an ASCII start; astral characters
+  'x'.repeat(12) + '\u00e9',
+  'prefix \u{1F600}\u{1F601} and more text',
+];
 
 async function roundTrip(names: (string | null)[]): Promise<(string | null)[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ic-store-'));
@@ -37,6 +56,15 @@ async function roundTrip(names: (string | null)[]): Promise<(string | null)[]> {
 describe('case store strings', () => {
   it('edge cases round-trip, inline and long', async () => {
     expect(await roundTrip(EDGE)).toEqual(EDGE);
+  });
+
+  it('long strings of a chunk that need more than the first buffer, and lone surrogates', async () => {
+    // 2,000 rows of 100 bytes and one of 200,000: the column buffer grows (64 KiB at first)
+    const names: (string | null)[] = Array.from({ length: 2000 }, (_, i) => `${i}`.padStart(100, 'n'));
+    names.splice(700, 0, 'z'.repeat(200_000), null, 'short');
+    expect(await roundTrip(names)).toEqual(names);
+    // a lone surrogate has no UTF-8: DuckDB gets U+FFFD for it, as from the C API's own conversion
+    expect(await roundTrip(['a\uD800b', 'long enough \uDC00 to be long'])).toEqual(['a\uFFFDb', 'long enough \uFFFD to be long']);
   });
 
   it('random strings round-trip across several chunks', async () => {
