@@ -63,14 +63,23 @@ export const LIKELY_SERVER_TCP = new Set([
 export const LIKELY_SERVER_UDP = new Set([53, 67, 69, 88, 123, 137, 138, 161, 162, 443, 500, 514, 546, 547, 1812, 1813, 3544, 4500, 5060, 5353, 5355]);
 
 const B62 = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+const B62_CODES = Uint8Array.from(B62, (c) => c.charCodeAt(0));
+/** The uid being written: 'C', then at most 6 + 9 base-62 digits. */
+const uidBytes = Buffer.alloc(24);
 
-function b62(x: number, width = 0): string {
-  let s = '';
+/**
+ * Base-62 digits of `x` (an integer below 2^53), least significant first, at `n` of `uidBytes`;
+ * at least `width` of them. Returns the position after them. The remainder is x - q * 62: the
+ * modulo of doubles costs several times a division.
+ */
+function b62(x: number, n: number, width: number): number {
+  const end = n + width;
   do {
-    s += B62[x % 62];
-    x = Math.floor(x / 62);
-  } while (x > 0 || s.length < width);
-  return s;
+    const q = Math.floor(x / 62);
+    uidBytes[n++] = B62_CODES[x - q * 62];
+    x = q;
+  } while (x > 0 || n < end);
+  return n;
 }
 
 /**
@@ -90,5 +99,7 @@ export function flowUid(salt: number, flowId: number): string {
   const b = mix(a ^ 0x9e3779b9 ^ Math.imul(flowId, 0x27d4eb2d));
   const c = mix(b ^ salt ^ 0x165667b1);
   // `a` is a bijection of flowId (for a fixed salt) written at fixed width, so uids are unique in a case
-  return `C${b62(a, 6)}${b62((b & 0x1fffff) * 4294967296 + c)}`;
+  uidBytes[0] = 0x43; // C
+  const n = b62((b & 0x1fffff) * 4294967296 + c, b62(a, 1, 6), 0);
+  return uidBytes.toString('latin1', 0, n);
 }

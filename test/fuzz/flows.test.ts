@@ -175,6 +175,18 @@ describe('FlowTracker on random packets', () => {
     );
   });
 
+  it('flowUid: the same salt and flow id give the same uid as every earlier version (cases keep their uids)', () => {
+    // pinned from the first implementation; uids of a case are stored, and new evidence must not change the scheme
+    const pinned: [number, number, string][] = [
+      [0, 1, 'CxFwju1sovFimNec'],
+      [12345, 1, 'CfQzh22nMtTRBvkb'],
+      [12345, 117290, 'C9X2vh15Mg9z7Tiw'],
+      [0xffffffff, 0xffffffff, 'C000000vzOAEDf7r'],
+      [987654321, 2 ** 31, 'CksWDC0i7LB3N9w2'],
+    ];
+    for (const [salt, id, uid] of pinned) expect(flowUid(salt, id)).toBe(uid);
+  });
+
   it('flowUid: distinct flow ids give distinct uids for a salt', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.uniqueArray(fc.integer({ min: 1, max: 0xffffffff }), { minLength: 2, maxLength: 200 }), (salt, ids) => {
