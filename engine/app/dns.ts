@@ -954,12 +954,21 @@ class DnsTransactions {
   }
 
   private response(r: Seen): void {
-    const i = this.pending.findIndex((q) => q.msg.id === r.msg.id && sameQuestion(q.msg.questions[0], r.msg.questions[0]));
-    if (i < 0) {
-      this.sink.anomaly('dns_unmatched_response', `transaction id ${r.msg.id}`);
+    // the oldest pending query with the response's id and question (a loop, not findIndex with a
+    // closure, and the usual single pending query popped, not spliced: both allocate per response)
+    const pending = this.pending;
+    const id = r.msg.id;
+    const question = r.msg.questions[0];
+    let i = 0;
+    while (i < pending.length && !(pending[i].msg.id === id && sameQuestion(pending[i].msg.questions[0], question))) i++;
+    if (i === pending.length) {
+      this.sink.anomaly('dns_unmatched_response', `transaction id ${id}`);
       this.emit(null, r);
     } else {
-      this.emit(this.pending.splice(i, 1)[0], r);
+      const q = pending[i];
+      if (i === pending.length - 1) pending.pop();
+      else pending.splice(i, 1);
+      this.emit(q, r);
     }
     this.emitAnswers(r);
   }
