@@ -382,7 +382,7 @@ const H_CENC = 6;
 const H_CLEN = 7;
 const H_TE = 8;
 const H_AUTH = 9;
-const HEADER_KIND = new Map<string, number>([
+export const HEADER_KIND = new Map<string, number>([
   ['host', H_HOST],
   ['referer', H_REFERER],
   ['user-agent', H_UA],
@@ -393,6 +393,25 @@ const HEADER_KIND = new Map<string, number>([
   ['transfer-encoding', H_TE],
   ['authorization', H_AUTH],
 ]);
+/** The names of HEADER_KIND by length, as bytes: a field name is matched without making strings. */
+const HEADER_NAMES: { name: Uint8Array; kind: number }[][] = [];
+for (const [name, kind] of HEADER_KIND) (HEADER_NAMES[name.length] ??= []).push({ name: Buffer.from(name, 'latin1'), kind });
+for (let n = 0; n < HEADER_NAMES.length; n++) HEADER_NAMES[n] ??= [];
+
+/**
+ * The kind of the field named b[s, e) (token characters only), ignoring case: `| 0x20` lowers a
+ * letter and leaves '-' alone; no other token character becomes a letter or '-' by it.
+ */
+export function headerKind(b: Uint8Array, s: number, e: number): number {
+  const n = e - s;
+  if (n >= HEADER_NAMES.length) return H_OTHER;
+  for (const { name, kind } of HEADER_NAMES[n]) {
+    let i = 0;
+    while (i < n && (b[s + i] | 0x20) === name[i]) i++;
+    if (i === n) return kind;
+  }
+  return H_OTHER;
+}
 
 /** State of one direction: the message being parsed and its body. */
 class Half {
@@ -886,7 +905,7 @@ class HttpParser implements StreamParser {
       this.badHeader(h, 'header line without a field name and colon');
       return next;
     }
-    const kind = HEADER_KIND.get(latin1(l, h.lineS, c).toLowerCase()) ?? H_OTHER;
+    const kind = headerKind(l, h.lineS, c);
     h.pendKind = kind;
     h.pendValue = kind === H_OTHER ? '' : this.fieldValue(l, colon + 1, h.lineE);
     return next;

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { ANOMALY_NAMES } from '../../common/anomalies.js';
-import { createHttp, type HttpObject } from '../../engine/app/http.js';
+import { createHttp, headerKind, HEADER_KIND, type HttpObject } from '../../engine/app/http.js';
 import type { Dir } from '../../engine/app/types.js';
 import { RecordingSink } from '../helpers/app-sink.js';
 import { tcpConnections as readTcpConnections } from '../helpers/capture.js';
@@ -249,5 +249,27 @@ describe('HTTP parser fuzz', () => {
       checkInvariants(whole);
       expect(signature(run(conv, (len) => Array.from({ length: len }, () => 1)))).toBe(signature(whole));
     }
+  });
+});
+
+describe('header field names are matched on their bytes, ignoring case', () => {
+  it('agrees with a lowercase lookup for the known names in any case and for any token name', () => {
+    const TOKEN = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    const known = [...HEADER_KIND.keys()];
+    const anyCase = fc
+      .tuple(fc.constantFrom(...known), fc.array(fc.boolean(), { minLength: 17, maxLength: 17 }))
+      .map(([n, up]) => [...n].map((ch, i) => (up[i] ? ch.toUpperCase() : ch)).join(''));
+    const token = fc.string({ unit: fc.constantFrom(...TOKEN), minLength: 1, maxLength: 18 });
+    fc.assert(
+      fc.property(fc.oneof(anyCase, token), fc.nat(8), (name, pad) => {
+        // the name somewhere inside a larger buffer, as in a header line
+        const b = Buffer.from(`${'x'.repeat(pad)}${name}: v`, 'latin1');
+        expect(headerKind(b, pad, pad + name.length)).toBe(HEADER_KIND.get(name.toLowerCase()) ?? 0);
+      }),
+      { seed: SEED, numRuns: 3000 },
+    );
+    // one byte off is another name
+    expect(headerKind(Buffer.from('Hosu'), 0, 4)).toBe(0);
+    expect(headerKind(Buffer.from('Content_Type'), 0, 12)).toBe(0);
   });
 });
