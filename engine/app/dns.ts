@@ -982,7 +982,7 @@ class DnsTransactions {
     if (r !== null) {
       for (const rec of r.msg.records) {
         if (rec.section !== 'answer' || rec.zeek === null || rec.zeek === '') continue;
-        const text = rec.zeek.replace(/,/g, '\\x2c');
+        const text = rec.zeek.includes(',') ? rec.zeek.replace(/,/g, '\\x2c') : rec.zeek;
         answers = answers === null ? text : answers + ',' + text;
         ttls = ttls === null ? zeekTtl(rec.ttl) : ttls + ',' + zeekTtl(rec.ttl);
       }
