@@ -115,14 +115,18 @@ export interface AppLayerOutput {
   done?(slot: number, flowId: number): void;
 }
 
-/** Marks a connection the application layer is finished with. */
-const NONE = 0;
+/**
+ * Marks a connection the application layer is finished with. The marks are objects, not small
+ * integers: a slot then always holds an object (or undefined), and code V8 optimised on slots
+ * that held connections is not thrown away when it first meets a mark.
+ */
+const NONE = Object.freeze({ mark: 'none' });
 /**
  * Marks a DNS-over-UDP flow whose parser had nothing pending (every query answered): its objects
  * are dropped, and a later datagram of the flow starts a fresh parser. Most DNS flows carry one
  * transaction but live until the UDP timeout; this keeps their state short-lived.
  */
-const DNS_RESTING = 1;
+const DNS_RESTING = Object.freeze({ mark: 'resting' });
 
 /** A connection's parser, its streams and the sink it writes through. */
 class Conn implements AppSink, RecordConn {
@@ -246,7 +250,7 @@ export class AppLayer {
       this.startDnsUdp(s, false);
     }
     const c = this.conns[s];
-    if (c === NONE || c === undefined || c === DNS_RESTING) return;
+    if (!(c instanceof Conn)) return;
     c.at(tsSec, tsNs, packetNo, fileOffset);
     const dir: Dir = this.tracker.lastFwd === c.clientIsA ? 0 : 1;
     if (c.stream !== null) {
@@ -276,7 +280,7 @@ export class AppLayer {
    */
   latestPacket(s: number, tsSec: number, tsNs: number, packetNo: number, fileOffset: number): void {
     const c = this.conns[s];
-    if (c === undefined || c === NONE || c === DNS_RESTING) return;
+    if (!(c instanceof Conn)) return;
     c.at(tsSec, tsNs, packetNo, fileOffset);
   }
 
@@ -288,7 +292,7 @@ export class AppLayer {
   /** A flow ends: its connection's streams are closed and its parser ended. */
   flowEnd(s: number): void {
     const c = this.conns[s];
-    if (c !== undefined && c !== NONE && c !== DNS_RESTING) this.finishConn(s, c, true);
+    if (c instanceof Conn) this.finishConn(s, c, true);
     if (s < this.conns.length) this.conns[s] = undefined;
     if (2 * s + 1 < this.isn.length) {
       this.isn[2 * s] = NaN;

@@ -137,9 +137,9 @@ export interface DnsMessage {
   ancount: number;
   nscount: number;
   arcount: number;
-  questions: DnsQuestion[];
+  questions: readonly DnsQuestion[];
   /** Records of the three sections in order; OPT pseudo-records are not included. */
-  records: DnsRecord[];
+  records: readonly DnsRecord[];
   /** The first OPT record, or null. */
   edns: DnsEdns | null;
   /** False when the message ended before its counts said (dns_malformed was reported). */
@@ -405,6 +405,14 @@ class MessageReader {
 const SECTIONS: readonly DnsSection[] = ['answer', 'authority', 'additional'];
 
 /**
+ * The questions and records of a message that has none. Empty arrays of object elements, shared
+ * and never written: a literal `[]` has V8's small-integer element kind, and optimised code that
+ * had only seen arrays of objects there was thrown away at the first message without questions.
+ */
+const NO_QUESTIONS: DnsQuestion[] = [null as unknown as DnsQuestion].slice(1);
+const NO_RECORDS: DnsRecord[] = [null as unknown as DnsRecord].slice(1);
+
+/**
  * Parses one DNS message `b[start, end)`. Returns null when even the 12-byte header is missing;
  * otherwise the header and whatever sections parsed (`complete` false and `dns_malformed`
  * reported when a question or record runs past the end).
@@ -429,12 +437,13 @@ export function parseDnsMessage(b: Uint8Array, start: number, end: number, onAno
     ancount: u16(b, start + 6),
     nscount: u16(b, start + 8),
     arcount: u16(b, start + 10),
-    questions: [],
-    records: [],
+    questions: NO_QUESTIONS,
+    records: NO_RECORDS,
     edns: null,
     complete: false,
   };
   const r = new MessageReader(b, start, end, onAnomaly);
+  let questions: DnsQuestion[] = [];
   let p = start + HEADER_LEN;
   for (let i = 0; i < msg.qdcount; i++) {
     const name = r.name(p, 'question ', i + 1);
@@ -445,8 +454,8 @@ export function parseDnsMessage(b: Uint8Array, start: number, end: number, onAno
     const badName = nameProblem !== null;
     p = nameEnd;
     const q: DnsQuestion = { name, qtype: u16(b, p), qclass: u16(b, p + 2), badName };
-    if (i === 0) msg.questions = [q]; // the usual single question: an array of one, not a grown one
-    else msg.questions.push(q);
+    if (i === 0) msg.questions = questions = [q]; // the usual single question: an array of one, not a grown one
+    else questions.push(q);
     p += 4;
   }
   // records are collected in a reused array and the message gets an exact-size copy; from `base`
@@ -883,6 +892,15 @@ interface Seen {
   packetNo: number;
 }
 
+/**
+ * The first question of a message, if any. Tested against the length: reading past the end of an
+ * array is a case V8's optimised code leaves to the slow path (thrown away at the first message
+ * without a question).
+ */
+function firstQuestion(m: DnsMessage): DnsQuestion | undefined {
+  return m.questions.length > 0 ? m.questions[0] : undefined;
+}
+
 /** Whether a response's question fits a query's (names compared only when both are readable). */
 function sameQuestion(a: DnsQuestion | undefined, b: DnsQuestion | undefined): boolean {
   if (a === undefined || b === undefined) return true;
@@ -892,8 +910,8 @@ function sameQuestion(a: DnsQuestion | undefined, b: DnsQuestion | undefined): b
 
 /** The question a row shows: the query's, unless only the response's name is readable. */
 function rowQuestion(q: Seen | null, r: Seen | null): DnsQuestion | undefined {
-  const fromQuery = q?.msg.questions[0];
-  const fromResponse = r?.msg.questions[0];
+  const fromQuery = q === null ? undefined : firstQuestion(q.msg);
+  const fromResponse = r === null ? undefined : firstQuestion(r.msg);
   if (fromQuery === undefined || (fromQuery.badName && fromResponse !== undefined && !fromResponse.badName)) return fromResponse ?? fromQuery;
   return fromQuery;
 }
@@ -958,9 +976,9 @@ class DnsTransactions {
     // closure, and the usual single pending query popped, not spliced: both allocate per response)
     const pending = this.pending;
     const id = r.msg.id;
-    const question = r.msg.questions[0];
+    const question = firstQuestion(r.msg);
     let i = 0;
-    while (i < pending.length && !(pending[i].msg.id === id && sameQuestion(pending[i].msg.questions[0], question))) i++;
+    while (i < pending.length && !(pending[i].msg.id === id && sameQuestion(firstQuestion(pending[i].msg), question))) i++;
     if (i === pending.length) {
       this.sink.anomaly('dns_unmatched_response', `transaction id ${id}`);
       this.emit(null, r);
