@@ -323,8 +323,8 @@ export class AppLayer {
     const cur = t.service[s];
     let next: string;
     if (cur === null) next = name;
-    else if (!cur.split(',').includes(name)) next = `${cur},${name}`;
-    else return;
+    else if (cur !== name && !cur.split(',').includes(name)) next = `${cur},${name}`;
+    else return; // (the usual repeat: a resting DNS flow's next parser names it again)
     t.service[s] = next;
     if (this.out.service) this.out.service(c.flowId, next);
   }

@@ -17,7 +17,7 @@ import { ANOMALIES, type TableDef } from '../../common/fields.js';
 import { anomalyRow, type AnomalyName } from '../../common/anomalies.js';
 import { PROTO_TCP, PROTO_UDP, TCP_SYN, type Decoded } from '../decode/packet.js';
 import { grownArray, type FlowTracker } from '../flows/tracker.js';
-import { ColumnBatch, type RecordConn } from '../store/batch.js';
+import { BATCH_ROWS, ColumnBatch, type RecordConn } from '../store/batch.js';
 import type { AppFlows, AppLayer, AppLayerOutput, AppPacket } from '../app/dispatch.js';
 import type { ReassemblyLimits } from '../streams/tcp-reassembler.js';
 import { InFlight } from './in-flight.js';
@@ -337,6 +337,13 @@ export class AppReplay {
 }
 
 /**
+ * Rows in the first batch of each record table: enough for the hand-over code to run before V8
+ * optimises the parsers' row writing (1 GB workload: the first full batch of DNS rows, answers,
+ * HTTP and TLS each threw away the optimised code that wrote it).
+ */
+const FIRST_RECORD_ROWS = 64;
+
+/**
  * Where the application layer's records go: one batch per table (made on first use), handed to
  * `flush` when full and at the end; anomalies counted per evidence file.
  */
@@ -355,7 +362,8 @@ export class RecordOutput implements AppLayerOutput {
   private batch(t: TableDef): ColumnBatch {
     let b = this.batches.get(t);
     if (!b) {
-      b = new ColumnBatch(t);
+      // the first batch of a table is sent after a few rows: see ColumnBatch's `first`
+      b = new ColumnBatch(t, BATCH_ROWS, FIRST_RECORD_ROWS);
       this.batches.set(t, b);
     }
     return b;

@@ -44,12 +44,22 @@ export class ColumnBatch {
   readonly nanos: (Uint32Array | null)[];
   private readonly index = new Map<string, number>();
 
+  /** Rows the batch holds until it is full (`first` until its first detach, then `rowsAfter`). */
+  capacity: number;
+
+  /**
+   * `first`: rows of the first batch, when it is to be sent sooner than the others. The code that
+   * hands a full batch over then runs once early, before V8 optimises the code that writes rows
+   * (its first run in optimised code throws that code away: V8 had no feedback for it).
+   */
   constructor(
     readonly table: TableDef,
-    readonly capacity = BATCH_ROWS,
+    private readonly rowsAfter = BATCH_ROWS,
+    first = rowsAfter,
   ) {
-    this.cols = table.fields.map((f) => makeColumn(f, capacity));
-    this.nanos = table.fields.map((f) => (f.kind === 'ts' ? new Uint32Array(capacity) : null));
+    this.capacity = first;
+    this.cols = table.fields.map((f) => makeColumn(f, first));
+    this.nanos = table.fields.map((f) => (f.kind === 'ts' ? new Uint32Array(first) : null));
     table.fields.forEach((f, i) => this.index.set(f.name, i));
   }
 
@@ -98,6 +108,7 @@ export class ColumnBatch {
     const transfer: ArrayBuffer[] = [];
     for (const c of this.cols) if (!Array.isArray(c)) transfer.push((c as Uint8Array).buffer as ArrayBuffer);
     for (const c of this.nanos) if (c) transfer.push(c.buffer as ArrayBuffer);
+    this.capacity = this.rowsAfter;
     this.table.fields.forEach((f, i) => {
       this.cols[i] = makeColumn(f, this.capacity);
       if (this.nanos[i]) this.nanos[i] = new Uint32Array(this.capacity);
@@ -110,7 +121,7 @@ export class ColumnBatch {
   /** Rebuilds a batch from a message made by `detach()`. */
   static fromMessage(table: TableDef, m: BatchMessage): ColumnBatch {
     const b = Object.create(ColumnBatch.prototype) as ColumnBatch;
-    Object.assign(b, { table, capacity: m.rows, rows: m.rows, cols: m.cols, nanos: m.nanos, index: new Map() });
+    Object.assign(b, { table, capacity: m.rows, rowsAfter: m.rows, rows: m.rows, cols: m.cols, nanos: m.nanos, index: new Map() });
     return b;
   }
 }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { CaseStore } from '../../engine/store/case-store.js';
 import { ColumnBatch } from '../../engine/store/batch.js';
 import { IngestSink } from '../../engine/ingest/ingest-sink.js';
+import { RecordOutput } from '../../engine/ingest/app-feed.js';
 import { ANOMALIES, APP_TABLES, CREDENTIALS, DNS, type FieldDef } from '../../common/fields.js';
 
 const EDGE = [
@@ -113,6 +114,33 @@ describe('case store NULL-able columns of every narrow kind', () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe('column batches: a smaller first batch', () => {
+  it('is full after its first rows; after the hand-over it takes the full number', () => {
+    const conn = { flowId: 1, evidenceId: 1, origH: '10.0.0.1', origP: 1, respH: '10.0.0.2', respP: 21, tsSec: 1, tsNs: 0, transport: 'tcp' as const };
+    const b = new ColumnBatch(CREDENTIALS, 100, 3);
+    const push = () => b.pushRecord({ uid: null, service: 'ftp', username: 'u', password: null, success: null, packet_no: 1 }, conn);
+    for (let i = 0; i < 3; i++) push();
+    expect(b.full).toBe(true);
+    const { msg } = b.detach();
+    expect(msg.rows).toBe(3);
+    for (let i = 0; i < 99; i++) push();
+    expect(b.full).toBe(false);
+    push();
+    expect(b.full).toBe(true);
+    expect(b.detach().msg.rows).toBe(100);
+  });
+
+  it('the record output sends the first batch of each table after 64 rows, then every 2,048', () => {
+    const sent: number[] = [];
+    const out = new RecordOutput((b) => sent.push(b.detach().msg.rows));
+    const conn = { flowId: 1, evidenceId: 1, origH: '10.0.0.1', origP: 1, respH: '10.0.0.2', respP: 21, tsSec: 1, tsNs: 0, transport: 'tcp' as const };
+    for (let i = 0; i < 64 + 2048 + 5; i++) out.row(CREDENTIALS, { uid: null, service: 'ftp', username: `u${i}`, password: null, success: null, packet_no: i }, conn);
+    expect(sent).toEqual([64, 2048]);
+    out.flushAll();
+    expect(sent).toEqual([64, 2048, 5]);
   });
 });
 
