@@ -321,36 +321,11 @@ function readName(b: Uint8Array, msgStart: number, msgEnd: number, pos: number):
   }
   nameEnd = end;
   nameProblem = problem;
-  // the usual name is printable ASCII: one string straight from the buffer, or the same string
-  // as the last time these bytes were read
+  // the usual name is printable ASCII: one string straight from the buffer
   let i = 0;
-  let h = len;
-  for (; i < len; i++) {
-    const c = nameBuf[i];
-    if (c < 0x20 || c >= 0x7f) break;
-    h = (Math.imul(h, 31) + c) | 0;
-  }
-  if (i < len) return formatText(nameBuf, 0, len);
-  const slot = (h ^ (h >>> 13)) & (NAME_CACHE_SIZE - 1);
-  const hit = recentNames[slot];
-  if (hit.length === len) {
-    let k = 0;
-    while (k < len && hit.charCodeAt(k) === nameBuf[k]) k++;
-    if (k === len) return hit;
-  }
-  const text = nameBuf.toString('latin1', 0, len);
-  recentNames[slot] = text;
-  return text;
+  while (i < len && nameBuf[i] >= 0x20 && nameBuf[i] < 0x7f) i++;
+  return i === len ? nameBuf.toString('latin1', 0, len) : formatText(nameBuf, 0, len);
 }
-
-/**
- * Printable names read lately, by a hash of their text. Names repeat: the response repeats its
- * query's question, answers are owned by it, and a capture asks for the same names again and
- * again (2,526 names in the 72,190 queries of the 1 GB workload). A hit saves making the string
- * (a call into C++ and an allocation); one entry per slot, the newest wins.
- */
-const NAME_CACHE_SIZE = 1024;
-const recentNames: string[] = new Array<string>(NAME_CACHE_SIZE).fill('\uffff');
 
 // ---------------------------------------------------------------------------------------------
 // The message parser
