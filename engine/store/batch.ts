@@ -75,11 +75,11 @@ export class ColumnBatch {
 
   /** Appends one row from an object keyed by column name (for small tables; hot paths write columns directly). */
   pushRow(row: Record<string, unknown>): void {
-    (this.rowPusher ??= compilePusher(this.table, false))(row, null, this.cols, this.nanos, this.rows);
+    (this.rowPusher ??= pusherOf(this.table, false))(row, null, this.cols, this.nanos, this.rows);
     this.rows++;
   }
 
-  /** The writers of `pushRow` and `pushRecord`, compiled for this table on first use. */
+  /** The writers of `pushRow` and `pushRecord` of this table (see `pusherOf`). */
   private rowPusher: Pusher | null = null;
   private recordPusher: Pusher | null = null;
 
@@ -90,7 +90,7 @@ export class ColumnBatch {
    * literal with more properties than it was made with costs a shape change per property).
    */
   pushRecord(row: Record<string, unknown>, conn: RecordConn): void {
-    (this.recordPusher ??= compilePusher(this.table, true))(row, conn, this.cols, this.nanos, this.rows);
+    (this.recordPusher ??= pusherOf(this.table, true))(row, conn, this.cols, this.nanos, this.rows);
     this.rows++;
   }
 
@@ -195,6 +195,23 @@ function compilePusher(t: TableDef, withConn: boolean): Pusher {
   const name = `${withConn ? 'record' : 'row'}_${t.name.replace(/\W/g, '_')}`;
   const make = new Function('enums', `return function ${name}(row, conn, cols, nanos, r) {\n${lines.join('\n')}\n};`);
   return make(enums) as Pusher;
+}
+
+/**
+ * The row writers, one per table and kind, compiled on first use. Each `new Function` is a script
+ * of its own, which V8 optimises on its own: a writer per batch would compile the same code again
+ * for every batch of the table (the ingest thread has two anomaly batches, for instance).
+ */
+const pushers = [new Map<TableDef, Pusher>(), new Map<TableDef, Pusher>()];
+
+function pusherOf(t: TableDef, withConn: boolean): Pusher {
+  const m = pushers[withConn ? 1 : 0];
+  let p = m.get(t);
+  if (p === undefined) {
+    p = compilePusher(t, withConn);
+    m.set(t, p);
+  }
+  return p;
 }
 
 /**
