@@ -177,8 +177,7 @@ export class CaseStore {
   private readonly longRows = new Uint32Array(CHUNK_ROWS);
   /** Where each long string of the column starts in `blob`, the UTF-8 of a column's long strings. */
   private readonly longOffsets = new Float64Array(CHUNK_ROWS);
-  private blob: Uint8Array = Buffer.allocUnsafeSlow(64 * 1024);
-  private blobBuf: Buffer = this.blob as Buffer;
+  private blob: Buffer = Buffer.allocUnsafeSlow(64 * 1024);
   private readonly views = {
     u8: new Uint8Array(this.scratch),
     u16: new Uint16Array(this.scratch),
@@ -418,7 +417,7 @@ export class CaseStore {
         }
       }
       // UTF-8 of the string at the end of the blob (3 bytes per UTF-16 unit at most)
-      if (used + 3 * len > this.blob.length) this.growBlob(used + 3 * len);
+      if (used + 3 * len > this.blob.length) this.growBlob(used + 3 * len, used);
       const blob = this.blob;
       let k = 0;
       if (len <= 32) {
@@ -428,7 +427,7 @@ export class CaseStore {
           blob[used + k] = ch;
         }
       }
-      const bytes = k === len ? len : this.blobBuf.write(v, used, 'utf8');
+      const bytes = k === len ? len : blob.write(v, used, 'utf8');
       if (bytes <= 12) {
         // a non-ASCII string short enough to inline
         slots.set(blob.subarray(used, used + bytes), o);
@@ -444,28 +443,24 @@ export class CaseStore {
     if (nLong > 0) {
       // DuckDB copies the blob into the vector's string heap as the string of row 0 (its slot is
       // rewritten below); the slots of the long strings point into that copy
-      bindings.vector_assign_string_element_len(vec, 0, new Uint8Array(this.blob.buffer, 0, used));
+      bindings.vector_assign_string_element_len(vec, 0, this.blob.subarray(0, used));
       const head = bindings.vector_get_data(vec, 16);
       const at = new DataView(head.buffer, head.byteOffset, 16);
       const base = at.getUint32(12, true) * 4294967296 + at.getUint32(8, true);
-      for (let j = 0; j < nLong; j++) {
-        const ptr = base + offs[j];
-        const w = longs[j] * 4 + 2;
-        lens[w] = ptr % 4294967296;
-        lens[w + 1] = Math.floor(ptr / 4294967296);
-      }
+      // the pointer is the slot's second 8 bytes: 64-bit unit 2 * row + 1 of the slots
+      for (let j = 0; j < nLong; j++) put64(lens, 2 * longs[j] + 1, base + offs[j]);
     }
     bindings.copy_data_to_vector(vec, 0, slots.buffer, 0, n * 16);
     return nulls;
   }
 
-  private growBlob(need: number): void {
+  /** A larger blob holding the `used` bytes written so far. */
+  private growBlob(need: number, used: number): void {
     let size = this.blob.length;
     while (size < need) size *= 2;
     const next = Buffer.allocUnsafeSlow(size);
-    next.set(this.blob);
+    this.blob.copy(next, 0, 0, used);
     this.blob = next;
-    this.blobBuf = next;
   }
 
   /** Flushes appenders so that everything appended is visible to queries. */
