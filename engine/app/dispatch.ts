@@ -68,6 +68,7 @@ const DHCP_PORTS = new Set([67, 68, 4011]);
 /** Multicast name protocols: responses nobody asked for (announcements) are their normal traffic. */
 const ANNOUNCING_PORTS = new Set([5353, 5355, 137]);
 const QUIET_ANNOUNCEMENTS: ReadonlySet<AnomalyName> = new Set<AnomalyName>(['dns_unmatched_response']);
+const NOTHING_QUIET: ReadonlySet<AnomalyName> = new Set<AnomalyName>();
 
 /**
  * What the application layer reads of the flow table, per slot: the flow tracker itself when the
@@ -151,6 +152,12 @@ class Conn implements AppSink, RecordConn {
     readonly transport: 'tcp' | 'udp',
     /** The client (dir 0) is the canonical side A of the flow key. */
     readonly clientIsA: boolean,
+    /**
+     * Anomalies that are normal for this connection's protocol and not recorded. Given here, not
+     * set later: a field first null and then a set changes the class of every connection object,
+     * and V8 threw away the optimised code that made them (at the first mDNS flow).
+     */
+    readonly quiet: ReadonlySet<AnomalyName> = NOTHING_QUIET,
   ) {}
 
   /** The packet being handled now: its time and position name what the parser writes. */
@@ -167,11 +174,9 @@ class Conn implements AppSink, RecordConn {
 
   /** Set while the parser's end() runs (it may still name the service). */
   ending = false;
-  /** Anomalies that are normal for this connection's protocol and not recorded. */
-  quiet: ReadonlySet<AnomalyName> | null = null;
 
   anomaly(name: AnomalyName, detail = ''): void {
-    if (this.quiet !== null && this.quiet.has(name)) return;
+    if (this.quiet !== NOTHING_QUIET && this.quiet.has(name)) return;
     this.layer.out.anomaly(name, detail, this.flowId, this.packetNo, this.fileOffset, this.tsSec, this.tsNs, this.evidenceId);
   }
 
@@ -321,10 +326,13 @@ export class AppLayer {
     const s = c.slot;
     const t = this.tracker;
     const cur = t.service[s];
+    // the usual repeat (a resting DNS flow's next parser names it again) is tested first, on
+    // every call: a test that first runs after V8 optimised this code throws that code away
+    if (cur === name) return;
     let next: string;
     if (cur === null) next = name;
-    else if (cur !== name && !cur.split(',').includes(name)) next = `${cur},${name}`;
-    else return; // (the usual repeat: a resting DNS flow's next parser names it again)
+    else if (!cur.split(',').includes(name)) next = `${cur},${name}`;
+    else return;
     t.service[s] = next;
     if (this.out.service) this.out.service(c.flowId, next);
   }
@@ -420,9 +428,9 @@ export class AppLayer {
   /** DNS over UDP: a new connection (`counted`), or the next datagram of a resting one. */
   private startDnsUdp(s: number, counted: boolean): void {
     const t = this.tracker;
-    const c = new Conn(this, s, t.id[s], t.evidence[s], 'udp', t.origIsA[s] === 1);
+    const announcing = ANNOUNCING_PORTS.has(t.respP[s]) || ANNOUNCING_PORTS.has(t.origP[s]);
+    const c = new Conn(this, s, t.id[s], t.evidence[s], 'udp', t.origIsA[s] === 1, announcing ? QUIET_ANNOUNCEMENTS : NOTHING_QUIET);
     this.refresh(c);
-    if (ANNOUNCING_PORTS.has(t.respP[s]) || ANNOUNCING_PORTS.has(t.origP[s])) c.quiet = QUIET_ANNOUNCEMENTS;
     c.dgram = createDnsUdp(c);
     if (counted) this.count('dns');
     this.conns[s] = c;

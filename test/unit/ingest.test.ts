@@ -8,6 +8,7 @@ import { analyze } from '../../engine/ingest/analyze.js';
 import { MAX_HASH_WORKERS, sha256File, takeHashWorkerPeak } from '../../engine/ingest/hash.js';
 import { CaseStore } from '../../engine/store/case-store.js';
 import { followStream } from '../../engine/services/stream.js';
+import { eth, ipv4, pcapFile, udp } from '../fixtures/build.js';
 
 const PCAPS = join(__dirname, '..', '..', '..', 'shared', 'pcaps');
 const WIKI = join(PCAPS, 'reference', 'zeek', 'zeek_wikipedia.pcap');
@@ -249,6 +250,53 @@ describe('application layer in the ingest', () => {
     expect(await q(dir, `select resp_p, service from flows where proto = 'tcp'`)).toEqual([{ resp_p: 80, service: 'ssh' }]);
     const a = await q(dir, `select name, detail from anomalies where name = 'app_detect_conflict'`);
     expect(a).toEqual([{ name: 'app_detect_conflict', detail: 'port 80 suggests http, the payload is ssh' }]);
+  });
+});
+
+describe('DNS over UDP in the application layer', () => {
+  /** A DNS message: header, one question for `name` (type A), and `answers` A records for it. */
+  function dnsMessage(id: number, response: boolean, name: string, answers: string[] = []): Buffer {
+    const h = Buffer.alloc(12);
+    h.writeUInt16BE(id, 0);
+    h.writeUInt16BE(response ? 0x8180 : 0x0100, 2);
+    h.writeUInt16BE(1, 4);
+    h.writeUInt16BE(answers.length, 6);
+    const labels = Buffer.concat([...name.split('.').map((l) => Buffer.concat([Buffer.of(l.length), Buffer.from(l)])), Buffer.of(0)]);
+    const rrs = answers.map((a) => Buffer.concat([Buffer.of(0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4), Buffer.from(a.split('.').map(Number))]));
+    return Buffer.concat([h, labels, Buffer.of(0, 1, 0, 1), ...rrs]);
+  }
+  const dgram = (sec: number, src: string, dst: string, sport: number, dport: number, msg: Buffer) => ({ tsSec: sec, tsFrac: 0, data: eth(ipv4(udp(msg, { sport, dport }), { src, dst, proto: 17 })) });
+
+  it('mDNS announcements are not unmatched responses; a flow that rests and resumes stays service dns', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-dns-layer-'));
+    const file = join(dir, 'dns.pcap');
+    writeFileSync(
+      file,
+      pcapFile({}, [
+        // an mDNS announcement: a response nobody asked for is that protocol's normal traffic
+        dgram(1000, '10.0.0.7', '224.0.0.251', 5353, 5353, dnsMessage(0, true, 'printer.local', ['10.0.0.7'])),
+        // the same on port 53 is a response without its query
+        dgram(1001, '10.0.0.53', '10.0.0.2', 53, 40000, dnsMessage(0x4242, true, 'example.com', ['192.0.2.1'])),
+        // one flow, two transactions: the parser rests after the first and a new one names the flow again
+        dgram(1002, '10.0.0.3', '10.0.0.53', 40001, 53, dnsMessage(1, false, 'a.example')),
+        dgram(1002, '10.0.0.53', '10.0.0.3', 53, 40001, dnsMessage(1, true, 'a.example', ['192.0.2.2'])),
+        dgram(1003, '10.0.0.3', '10.0.0.53', 40001, 53, dnsMessage(2, false, 'b.example')),
+        dgram(1003, '10.0.0.53', '10.0.0.3', 53, 40001, dnsMessage(2, true, 'b.example', ['192.0.2.3'])),
+      ]),
+    );
+    await analyze({ files: [file], caseDir: dir });
+    expect(await q(dir, `select name, detail from anomalies`)).toEqual([{ name: 'dns_unmatched_response', detail: 'transaction id 16962' }]);
+    expect(await q(dir, `select orig_p::int p, service from flows order by orig_p`)).toEqual([
+      { p: 5353, service: 'dns' },
+      { p: 40000, service: 'dns' }, // the responder is the well-known port (Zeek flips the roles)
+      { p: 40001, service: 'dns' },
+    ]);
+    expect(await q(dir, `select query, answers, rtt from dns order by ts, query`)).toEqual([
+      { query: 'printer.local', answers: '10.0.0.7', rtt: null },
+      { query: 'example.com', answers: '192.0.2.1', rtt: null },
+      { query: 'a.example', answers: '192.0.2.2', rtt: 0 },
+      { query: 'b.example', answers: '192.0.2.3', rtt: 0 },
+    ]);
   });
 });
 
