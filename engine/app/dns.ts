@@ -260,6 +260,8 @@ const nameBuf = Buffer.alloc(MAX_NAME_WIRE + 1);
 /** Results of the last readName call besides its text (names are read one at a time). */
 let nameEnd = -1;
 let nameProblem: string | null = null;
+/** Compression pointers the last readName followed. */
+let nameJumps = 0;
 
 /**
  * Reads the name at `pos` of the message [msgStart, msgEnd). Sets `nameEnd` to the position after
@@ -321,6 +323,7 @@ function readName(b: Uint8Array, msgStart: number, msgEnd: number, pos: number):
   }
   nameEnd = end;
   nameProblem = problem;
+  nameJumps = jumps;
   // the usual name is printable ASCII: one string straight from the buffer
   let i = 0;
   while (i < len && nameBuf[i] >= 0x20 && nameBuf[i] < 0x7f) i++;
@@ -333,6 +336,12 @@ function readName(b: Uint8Array, msgStart: number, msgEnd: number, pos: number):
 /** Per-message state of the parser: the bytes and the anomalies already reported. */
 class MessageReader {
   private reported = 0;
+  /**
+   * The first question's name when it starts right after the header, without compression
+   * pointers or problems: an answer's owner is usually a pointer to it (offset 12), and reading
+   * through that pointer gives the same name (one more pointer followed, none before it).
+   */
+  headName: string | null = null;
   constructor(
     readonly b: Uint8Array,
     readonly start: number,
@@ -353,6 +362,11 @@ class MessageReader {
    * a name cut off by the end of the message is left for the caller to report (dns_malformed).
    */
   name(pos: number, what: string, whatTail: string | number = ''): string | null {
+    if (this.headName !== null && this.b[pos] === 0xc0 && this.b[pos + 1] === HEADER_LEN && pos + 1 < this.end) {
+      nameEnd = pos + 2;
+      nameProblem = null;
+      return this.headName;
+    }
     const text = readName(this.b, this.start, this.end, pos);
     const end = nameEnd;
     const problem = nameProblem;
@@ -427,6 +441,7 @@ export function parseDnsMessage(b: Uint8Array, start: number, end: number, onAno
       return msg;
     }
     const badName = nameProblem !== null;
+    if (i === 0 && !badName && nameJumps === 0 && p === start + HEADER_LEN) r.headName = name;
     p = nameEnd;
     const q: DnsQuestion = { name, qtype: u16(b, p), qclass: u16(b, p + 2), badName };
     if (i === 0) msg.questions = questions = [q]; // the usual single question: an array of one, not a grown one

@@ -207,3 +207,37 @@ describe('createDnsTcp', () => {
     );
   });
 });
+
+describe('record owner names', () => {
+  it('a pointer to the question (offset 12) reads as the same name as the labels written out', () => {
+    // parseDnsMessage reuses the question's text for owners that point to it; the labels written
+    // out in full go through the name reader: both must give the same names and anomalies
+    const label = fc.uint8Array({ minLength: 1, maxLength: 63 });
+    fc.assert(
+      fc.property(fc.array(label, { minLength: 0, maxLength: 6 }), fc.integer({ min: 1, max: 4 }), (labels, n) => {
+        const wire = [...labels.flatMap((l) => [l.length, ...l]), 0];
+        const header = (an: number) => [0x12, 0x34, 0x81, 0x80, 0, 1, 0, an, 0, 0, 0, 0];
+        const rr = (owner: number[]) => [...owner, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1];
+        const make = (owner: number[]) => Uint8Array.from([...header(n), ...wire, 0, 1, 0, 1, ...Array.from({ length: n }, () => rr(owner)).flat()]);
+        const parse = (b: Uint8Array) => {
+          const anomalies: string[] = [];
+          const m = parseDnsMessage(b, 0, b.length, (name, detail) => anomalies.push(`${name}: ${detail}`));
+          return { names: m?.records.map((r) => r.name), question: m?.questions[0]?.name, complete: m?.complete, anomalies };
+        };
+        const viaPointer = parse(make([0xc0, 12]));
+        const spelled = parse(make(wire));
+        expect(viaPointer.names).toEqual(spelled.names);
+        expect(viaPointer.complete).toBe(spelled.complete);
+        if (viaPointer.names && viaPointer.names.length > 0) expect(viaPointer.names[0]).toBe(viaPointer.question);
+        // a pointer into the question past its first label is that suffix, not the question
+        if (labels.length > 0) {
+          const suffix = parse(make([0xc0, 12 + 1 + labels[0].length]));
+          expect(suffix.names).toEqual(parse(make(wire.slice(1 + labels[0].length))).names);
+        }
+        // the anomalies name the record; their problems are the same
+        expect(viaPointer.anomalies.map((a) => a.replace(/: .*: /, ': '))).toEqual(spelled.anomalies.map((a) => a.replace(/: .*: /, ': ')));
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+});
