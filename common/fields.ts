@@ -442,6 +442,8 @@ export const HOSTS: TableDef = {
 
 /** Application-layer tables, in DDL order. */
 export const APP_TABLES: readonly TableDef[] = [DNS, DNS_ANSWERS, HTTP, TLS, QUIC, SSH, CREDENTIALS, DHCP, HOSTS];
+/** The application records: kept in the case's second database file (see engine/store/case-store.ts). */
+export const RECORD_TABLES: readonly TableDef[] = [DNS, DNS_ANSWERS, HTTP, TLS, QUIC, SSH, CREDENTIALS, DHCP];
 
 export const TABLES: readonly TableDef[] = [EVIDENCE, PACKETS, FLOWS, ANOMALIES, INTERFACES, PACKET_COMMENTS, NAME_RESOLUTION, ...APP_TABLES];
 
@@ -464,18 +466,21 @@ export function duckType(kind: FieldKind, values?: readonly string[]): string {
 }
 
 /** CREATE TABLE statement for one table, with column comments from the registry. */
-export function createTableSql(t: TableDef): string {
+/** `"table"`, or `"catalog"."main"."table"` in an attached database. */
+function qualified(t: TableDef, catalog?: string): string {
+  return catalog === undefined ? `"${t.name}"` : `"${catalog}"."main"."${t.name}"`;
+}
+
+export function createTableSql(t: TableDef, catalog?: string): string {
   const cols = t.fields.map((c) => `  "${c.name}" ${duckType(c.kind, c.values)}${c.nullable ? '' : ' NOT NULL'}`);
-  return `CREATE TABLE IF NOT EXISTS "${t.name}" (\n${cols.join(',\n')}\n)`;
+  return `CREATE TABLE IF NOT EXISTS ${qualified(t, catalog)} (\n${cols.join(',\n')}\n)`;
 }
 
 /** COMMENT ON statements so that `duckdb_columns()` documents the schema too. */
-export function commentSql(t: TableDef): string[] {
+export function commentSql(t: TableDef, catalog?: string): string[] {
   const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
-  return [
-    `COMMENT ON TABLE "${t.name}" IS ${q(t.description)}`,
-    ...t.fields.map((c) => `COMMENT ON COLUMN "${t.name}"."${c.name}" IS ${q(c.description)}`),
-  ];
+  const name = qualified(t, catalog);
+  return [`COMMENT ON TABLE ${name} IS ${q(t.description)}`, ...t.fields.map((c) => `COMMENT ON COLUMN ${name}."${c.name}" IS ${q(c.description)}`)];
 }
 
 export function tableByName(name: string): TableDef | undefined {

@@ -1,9 +1,10 @@
 /**
  * The receiving end of an ingest: owns the case database while evidence is ingested. It reads
- * what the case already holds (uid salt, highest ids), appends batches inside a transaction that is
- * committed every COMMIT_ROWS rows (so a crash keeps what was committed, and large inserts are
- * written straight to the database file instead of the WAL), derives flow text columns, and
- * checkpoints at the end. Runs on the store worker thread, or in-process as a fallback.
+ * what the case already holds (uid salt, highest ids), appends batches inside a transaction per
+ * database file (flows and packets; records) that are committed together every COMMIT_ROWS rows
+ * (so a crash keeps what was committed, and large inserts are written straight to the database
+ * files instead of the WAL), derives flow text columns, rebuilds the hosts table once the rest is
+ * committed, and checkpoints at the end. Runs on the store worker thread, or in-process as a fallback.
  */
 import type { DuckDBAppender } from '@duckdb/node-api';
 import { CaseStore } from '../store/case-store.js';
@@ -89,7 +90,7 @@ export class IngestSink {
       // of CPU (mutex lock/unlock; about 0.22 CPU-s on the 1 GB workload, `perf`) from the decoding thread.
       // The appends themselves are not parallel. finish() gives the threads back.
       await store.con.run('SET threads = 1');
-      await store.con.run('BEGIN TRANSACTION');
+      await store.begin();
       await store.prepareAppenders();
       return new IngestSink(store, meta);
     } catch (e) {
@@ -142,8 +143,8 @@ export class IngestSink {
     if (this.sinceCommit >= COMMIT_ROWS) {
       this.sinceCommit = 0;
       await this.store.flush();
-      await this.store.con.run('COMMIT');
-      await this.store.con.run('BEGIN TRANSACTION');
+      await this.store.commit();
+      await this.store.begin();
     }
   }
 
@@ -254,17 +255,22 @@ export class IngestSink {
       await this.store.con.run('RESET threads');
       await this.updateServices();
       await this.updateFragmentFlows();
-      // the hosts table covers the whole case: rebuilt from all flows and records
-      await rebuildHosts(this.store, openGeo);
       t.push(performance.now());
+      // both databases at once: the records' file is written beside the flows' (see case-store.ts)
+      await this.store.commit();
+      t.push(performance.now());
+      // the hosts table covers the whole case: rebuilt from all flows and records, once both are
+      // committed (a transaction of one connection does not see the other's uncommitted rows)
+      await this.store.con.run('BEGIN TRANSACTION');
+      await rebuildHosts(this.store, openGeo);
       await this.store.con.run('COMMIT');
       t.push(performance.now());
-      await this.store.con.run('CHECKPOINT');
+      await this.store.checkpoint();
       t.push(performance.now());
     } finally {
       await this.store.close();
       t.push(performance.now());
-      if (process.env.INSTACAP_TRACE) process.stderr.write(`sink finish: flush+hosts/commit/checkpoint/close ms ${t.slice(1).map((x, i) => (x - t[i]).toFixed(0)).join('/')}\n`);
+      if (process.env.INSTACAP_TRACE) process.stderr.write(`sink finish: flush/commit/hosts/checkpoint/close ms ${t.slice(1).map((x, i) => (x - t[i]).toFixed(0)).join('/')}\n`);
     }
   }
 

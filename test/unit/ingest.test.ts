@@ -1,5 +1,5 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { mkdtempSync, statSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -374,6 +374,7 @@ async function alterCase(dir: string, sql: string): Promise<void> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const inst = await DuckDBInstance.create(CaseStore.dbPath(dir));
   const con = await inst.connect();
+  await con.run(`ATTACH '${CaseStore.recordsPath(dir)}' AS records`); // the application records' file
   await con.run(sql);
   con.closeSync();
   inst.closeSync();
@@ -397,11 +398,64 @@ describe('a case made before a column existed', () => {
   });
 });
 
+describe('the records database file', () => {
+  it('holds the application records; case.duckdb sees them through views of the same names', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-files-'));
+    await analyze({ files: [WIKI], caseDir: dir });
+    expect(statSync(CaseStore.recordsPath(dir)).size).toBeGreaterThan(0);
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    // case.duckdb alone: the record tables are views (of the attached file), the rest are tables
+    const inst = await DuckDBInstance.create(CaseStore.dbPath(dir), { access_mode: 'READ_ONLY' });
+    const con = await inst.connect();
+    const kinds = async (sql: string) => (await con.runAndReadAll(sql)).getRows().map((r) => String(r[0]));
+    expect(await kinds(`select view_name from duckdb_views() where not internal order by 1`)).toEqual([
+      'credentials', 'dhcp', 'dns', 'dns_answers', 'http', 'packet_index', 'quic', 'ssh', 'tls',
+    ]);
+    expect(await kinds(`select table_name from duckdb_tables() where database_name = 'records' order by 1`)).toEqual([]);
+    con.closeSync();
+    inst.closeSync();
+    // through the store: the views and the attached tables give the same rows
+    const n = await q(dir, `select (select count(*) from dns)::int d, (select count(*) from records.main.dns)::int r, (select count(*) from http)::int h`);
+    expect(n[0].d).toBeGreaterThan(0);
+    expect(n[0].d).toBe(n[0].r);
+    expect(n[0].h).toBeGreaterThan(0);
+  });
+
+  it('a case without it is refused for reading and for more evidence, and nothing is written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-norecords-'));
+    await analyze({ files: [WIKI], caseDir: dir });
+    rmSync(CaseStore.recordsPath(dir));
+    await expect(CaseStore.openReadOnly(dir)).rejects.toThrow(/lacks records.duckdb/);
+    await expect(analyze({ files: [POP3], caseDir: dir })).rejects.toThrow(/lacks records.duckdb/);
+    expect(existsSync(CaseStore.recordsPath(dir))).toBe(false);
+  });
+
+  it('a record table of an earlier layout gets its missing column', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-migrate-rec-'));
+    await analyze({ files: [WIKI], caseDir: dir });
+    const before = await q(dir, 'select count(*)::int n from dns');
+    await alterCase(dir, 'ALTER TABLE records.dns DROP COLUMN response_packet');
+    await analyze({ files: [WIKI], caseDir: dir });
+    const rows = await q(dir, `select evidence_id::int ev, count(*)::int n, count(response_packet)::int rp from dns group by 1 order by 1`);
+    expect(rows.map((r) => [r.ev, r.n])).toEqual([[1, before[0].n], [2, before[0].n]]);
+    expect(rows[0].rp).toBe(0);
+    expect(rows[1].rp).toBeGreaterThan(0);
+  });
+
+  it('a case of schema version 1 (one file) is refused with a message', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-v1-'));
+    await analyze({ files: [WIKI], caseDir: dir });
+    await alterCase(dir, `UPDATE case_meta SET value = '1' WHERE key = 'schema_version'`);
+    await expect(CaseStore.openReadOnly(dir)).rejects.toThrow(/case schema version 1 is not supported .*expects 2/);
+    await expect(analyze({ files: [POP3], caseDir: dir })).rejects.toThrow(/case schema version 1 is not supported/);
+  });
+});
+
 describe('a case made by a newer version', () => {
   it('is refused before anything is written, with a message naming the unknown column', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ic-newer-'));
     await analyze({ files: [WIKI], caseDir: dir });
-    await alterCase(dir, 'ALTER TABLE dns ADD COLUMN added_later VARCHAR');
+    await alterCase(dir, 'ALTER TABLE records.dns ADD COLUMN added_later VARCHAR');
     await expect(analyze({ files: [POP3], caseDir: dir })).rejects.toThrow(/case table dns has columns this Instacap does not know \(added_later\)/);
     // the case still holds only the first evidence
     expect(await q(dir, 'select count(*)::int n from evidence')).toEqual([{ n: 1 }]);
