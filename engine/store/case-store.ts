@@ -9,8 +9,8 @@
  * database. Why two files: an ingest writes each file in its own transaction, and DuckDB commits
  * two databases at once (one commit at a time per database). The final commit compresses and writes
  * every table that did not fill a row group during the ingest, on one thread: the records' share
- * now runs beside the flows' on the second core (1 GB workload: the ingest with protocols about
- * 4 % shorter; `bench/README.md`).
+ * now runs beside the flows' on the second core (1 GB workload: the ingest with protocols 3-4 %
+ * shorter; CODE.md, "Two database files per case").
  */
 import { mkdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -331,9 +331,13 @@ export class CaseStore {
     await this.recCon?.run('BEGIN TRANSACTION');
   }
 
-  /** Commits both transactions at once: DuckDB writes the two files on two threads. */
+  /**
+   * Commits both transactions at once: DuckDB writes the two files on two threads. Both commits
+   * are waited for before an error is thrown (the connections are closed after a failure).
+   */
   async commit(): Promise<void> {
-    await Promise.all([this.con.run('COMMIT'), this.recCon?.run('COMMIT')]);
+    const done = await Promise.allSettled([this.con.run('COMMIT'), this.recCon?.run('COMMIT')]);
+    for (const d of done) if (d.status === 'rejected') throw d.reason;
   }
 
   /** Writes both databases' WAL into their files. */
