@@ -400,7 +400,8 @@ describe('a case made before a column existed', () => {
 
 describe('the records database file', () => {
   it('holds the application records; case.duckdb sees them through views of the same names', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ic-files-'));
+    // a quote in the path: the file is attached through an SQL string literal
+    const dir = join(mkdtempSync(join(tmpdir(), 'ic-files-')), "it's here");
     await analyze({ files: [WIKI], caseDir: dir });
     expect(statSync(CaseStore.recordsPath(dir)).size).toBeGreaterThan(0);
     const { DuckDBInstance } = await import('@duckdb/node-api');
