@@ -465,12 +465,12 @@ export function duckType(kind: FieldKind, values?: readonly string[]): string {
   return DUCK_TYPES[kind];
 }
 
-/** CREATE TABLE statement for one table, with column comments from the registry. */
 /** `"table"`, or `"catalog"."main"."table"` in an attached database. */
 function qualified(t: TableDef, catalog?: string): string {
   return catalog === undefined ? `"${t.name}"` : `"${catalog}"."main"."${t.name}"`;
 }
 
+/** CREATE TABLE statement for one table (in the attached database `catalog` if given). */
 export function createTableSql(t: TableDef, catalog?: string): string {
   const cols = t.fields.map((c) => `  "${c.name}" ${duckType(c.kind, c.values)}${c.nullable ? '' : ' NOT NULL'}`);
   return `CREATE TABLE IF NOT EXISTS ${qualified(t, catalog)} (\n${cols.join(',\n')}\n)`;
