@@ -898,7 +898,6 @@ function sameQuestion(a: DnsQuestion | undefined, b: DnsQuestion | undefined): b
   return a.badName || b.badName || a.name === b.name || a.name.toLowerCase() === b.name.toLowerCase();
 }
 
-/** The question a row shows: the query's, unless only the response's name is readable. */
 /**
  * The rows of `dns` and `dns_answers`, each made at one place. V8 gives the objects made by one
  * literal a shared hidden class whose fields start with the kind of the first values stored
@@ -954,6 +953,7 @@ function answerRow(ts: Ts, packet_no: number, trans_id: number, section: DnsSect
   }
 }
 
+/** The question a row shows: the query's, unless only the response's name is readable. */
 function rowQuestion(q: Seen | null, r: Seen | null): DnsQuestion | undefined {
   const fromQuery = q === null ? undefined : firstQuestion(q.msg);
   const fromResponse = r === null ? undefined : firstQuestion(r.msg);

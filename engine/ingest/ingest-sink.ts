@@ -7,9 +7,9 @@
  * committed, and checkpoints at the end. Runs on the store worker thread, or in-process as a fallback.
  */
 import type { DuckDBAppender } from '@duckdb/node-api';
-import { CaseStore } from '../store/case-store.js';
+import { CaseStore, CommitError } from '../store/case-store.js';
 import { ColumnBatch, type BatchMessage } from '../store/batch.js';
-import { tableByName } from '../../common/fields.js';
+import { EVIDENCE, tableByName } from '../../common/fields.js';
 import { FLOWS_WIRE, PACKET_FLOWS, deriveFlowRows } from './flow-rows.js';
 import { FLOW_SERVICES } from './app-feed.js';
 import { flowUid } from '../flows/connstate.js';
@@ -65,6 +65,8 @@ export class IngestSink {
    * filled in when the row arrives; what is left at the end updates rows already written.
    */
   private readonly services = new Map<number, string>();
+  /** The evidence rows of this ingest: appended after the final commit (see finish). */
+  private readonly evidence: ColumnBatch[] = [];
   /** (evidence id, packet number, flow id) of fragment packets, flattened: applied at the end. */
   private readonly fragmentFlows: number[] = [];
   private constructor(
@@ -77,8 +79,8 @@ export class IngestSink {
     try {
       const meta: CaseMeta = {
         salt: Number(await store.meta('uid_salt')),
-        nextEvidenceId: (await store.maxOf('evidence', 'evidence_id')) + 1,
-        firstFlowId: (await store.maxOf('flows', 'flow_id')) + 1,
+        nextEvidenceId: (await store.maxOfAll('evidence_id')) + 1,
+        firstFlowId: (await store.maxOfAll('flow_id')) + 1,
       };
       // bound DuckDB's buffer pool so that memory does not grow with the evidence size
       await store.con.run(`SET memory_limit = '256MB'`);
@@ -110,6 +112,12 @@ export class IngestSink {
     }
     const rows = batch.rows;
     this.rebase(batch);
+    if (batch.table === EVIDENCE) {
+      // written only once everything else is committed: a case lists evidence whose rows are all in
+      const { msg } = batch.detach();
+      this.evidence.push(ColumnBatch.fromMessage(EVIDENCE, msg));
+      return;
+    }
     if (batch.table === PACKET_FLOWS) {
       const ev = batch.cols[0] as Uint16Array;
       const no = batch.cols[1] as Uint32Array;
@@ -257,11 +265,23 @@ export class IngestSink {
       await this.updateFragmentFlows();
       t.push(performance.now());
       // both databases at once: the records' file is written beside the flows' (see case-store.ts)
-      await this.store.commit();
+      try {
+        await this.store.commit();
+      } catch (e) {
+        if (!(e instanceof CommitError)) throw e;
+        throw new Error(
+          `${e.message} (${e.committed ? `only ${e.committed} was committed` : 'neither file was committed'}: the evidence is not listed in the case; ` +
+            `rows committed before the failure keep evidence_id ${this.meta.nextEvidenceId} and later evidence gets other ids)`,
+          { cause: e },
+        );
+      }
       t.push(performance.now());
-      // the hosts table covers the whole case: rebuilt from all flows and records, once both are
-      // committed (a transaction of one connection does not see the other's uncommitted rows)
+      // the evidence rows, then the hosts table, which covers the whole case: rebuilt from all
+      // flows and records once both are committed (a transaction of one connection does not see
+      // the other's uncommitted rows)
       await this.store.con.run('BEGIN TRANSACTION');
+      for (const b of this.evidence) this.store.appendNow(b);
+      await this.store.flush();
       await rebuildHosts(this.store, openGeo);
       await this.store.con.run('COMMIT');
       t.push(performance.now());

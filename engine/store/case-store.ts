@@ -13,6 +13,7 @@
  * shorter; CODE.md, "Two database files per case").
  */
 import { mkdirSync, existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import type * as DuckDBApi from '@duckdb/node-api';
@@ -232,20 +233,27 @@ export class CaseStore {
     mkdirSync(resolve(dir), { recursive: true });
     const hadRecords = existsSync(CaseStore.recordsPath(dir));
     const inst = await DuckDBInstance.create(CaseStore.dbPath(dir));
+    let con: DuckDBConnection | null = null;
     let s: CaseStore | null = null;
     try {
-      const con = await inst.connect();
+      con = await inst.connect();
       // checked before ATTACH, which would make an empty records file
       const v = (await hasMeta(con)) ? await metaOf(con, 'schema_version') : null;
       if (v !== null && Number(v) !== SCHEMA_VERSION) throw new Error(unsupportedVersion(v));
       if (v !== null && !hadRecords) throw new Error(missingRecords(dir));
+      // a new case next to a records file: left from a case whose case.duckdb was removed
+      if (v === null && hadRecords) throw new Error(strayRecords(dir));
       await con.run(`ATTACH ${sqlString(CaseStore.recordsPath(dir))} AS ${RECORDS}`);
       s = new CaseStore(resolve(dir), inst, con, false, await inst.connect());
       await s.initSchema();
       return s;
     } catch (e) {
       if (s) await s.close();
-      else inst.closeSync();
+      else {
+        // the connection too: an open one keeps the file locked in this process
+        con?.closeSync();
+        inst.closeSync();
+      }
       throw e;
     }
   }
@@ -254,15 +262,18 @@ export class CaseStore {
   static async openReadOnly(dir: string): Promise<CaseStore> {
     if (!CaseStore.exists(dir)) throw new Error(`no case at ${resolve(dir)} (expected ${CaseStore.dbPath(dir)})`);
     const inst = await DuckDBInstance.create(CaseStore.dbPath(dir), { access_mode: 'READ_ONLY' });
+    let con: DuckDBConnection | null = null;
     try {
-      const con = await inst.connect();
+      con = await inst.connect();
       if (!(await hasMeta(con))) throw new Error(`${CaseStore.dbPath(dir)} is not an Instacap case (no case_meta table)`);
       const v = await metaOf(con, 'schema_version');
       if (v !== null && Number(v) !== SCHEMA_VERSION) throw new Error(unsupportedVersion(v));
       if (!existsSync(CaseStore.recordsPath(dir))) throw new Error(missingRecords(dir));
       await con.run(`ATTACH ${sqlString(CaseStore.recordsPath(dir))} AS ${RECORDS} (READ_ONLY)`);
+      await checkPairing(con, dir);
       return new CaseStore(resolve(dir), inst, con, true);
     } catch (e) {
+      con?.closeSync();
       inst.closeSync();
       throw e;
     }
@@ -272,6 +283,13 @@ export class CaseStore {
   private async initSchema(): Promise<void> {
     await this.con.run(`CREATE TABLE IF NOT EXISTS case_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)`);
     const v = await this.meta('schema_version');
+    // the two files name the case they belong to: a records file of another case is refused
+    await this.con.run(`CREATE TABLE IF NOT EXISTS "${RECORDS}"."main"."records_meta" (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)`);
+    if (v === null) {
+      const id = randomUUID();
+      await this.setMeta('case_id', id);
+      await this.con.run(`INSERT OR REPLACE INTO "${RECORDS}"."main"."records_meta" VALUES ('case_id', $1)`, [id]);
+    } else await checkPairing(this.con, this.dir);
     for (const t of TABLES) {
       const catalog = RECORD_NAMES.has(t.name) ? RECORDS : undefined;
       await this.con.run(createTableSql(t, catalog));
@@ -337,7 +355,16 @@ export class CaseStore {
    */
   async commit(): Promise<void> {
     const done = await Promise.allSettled([this.con.run('COMMIT'), this.recCon?.run('COMMIT')]);
-    for (const d of done) if (d.status === 'rejected') throw d.reason;
+    const failed = done.find((d) => d.status === 'rejected');
+    if (failed === undefined) return;
+    // both connections back inside a transaction that is never committed: rows still on their way
+    // (appended or flushed when the appenders close) must not be auto-committed one by one
+    await this.con.run('BEGIN TRANSACTION').catch(() => undefined);
+    await this.recCon?.run('BEGIN TRANSACTION').catch(() => undefined);
+    const e = (failed as PromiseRejectedResult).reason as Error;
+    const caseOk = done[0].status === 'fulfilled';
+    const recordsOk = done[1].status === 'fulfilled';
+    throw new CommitError(e, caseOk ? CASE_DB : recordsOk ? RECORDS_DB : null);
   }
 
   /** Writes both databases' WAL into their files. */
@@ -353,6 +380,17 @@ export class CaseStore {
   /** Largest value of an integer column, or 0. */
   async maxOf(table: string, column: string): Promise<number> {
     const r = await this.con.runAndReadAll(`SELECT coalesce(max("${column}"), 0)::DOUBLE FROM "${table}"`);
+    return Number(r.getRows()[0][0]);
+  }
+
+  /**
+   * Largest value of `column` in every table that has it (record tables included), or 0: rows
+   * left by an ingest whose evidence row was never written (a failed commit, a crash) still take
+   * their ids, so a later ingest does not reuse them.
+   */
+  async maxOfAll(column: string): Promise<number> {
+    const parts = TABLES.filter((t) => t.fields.some((f) => f.name === column)).map((t) => `coalesce((SELECT max("${column}") FROM "${t.name}"), 0)`);
+    const r = await this.con.runAndReadAll(`SELECT greatest(${parts.join(', ')})::DOUBLE`);
     return Number(r.getRows()[0][0]);
   }
 
@@ -558,6 +596,30 @@ export class CaseStore {
   }
 }
 
+/** A commit of the two files failed; `committed` names the file whose commit went through, if one did. */
+export class CommitError extends Error {
+  constructor(
+    cause: Error,
+    readonly committed: string | null,
+  ) {
+    super(cause.message, { cause });
+  }
+}
+
+async function checkPairing(con: DuckDBConnection, dir: string): Promise<void> {
+  const id = await metaOf(con, 'case_id');
+  const has = await con.runAndReadAll(`SELECT count(*)::INTEGER FROM duckdb_tables() WHERE database_name = '${RECORDS}' AND table_name = 'records_meta'`);
+  let rid: string | null = null;
+  if (Number(has.getRows()[0][0]) > 0) {
+    const r = await con.runAndReadAll(`SELECT value FROM "${RECORDS}"."main"."records_meta" WHERE key = 'case_id'`);
+    const rows = r.getRows();
+    rid = rows.length > 0 ? String(rows[0][0]) : null;
+  }
+  if (id === null || rid !== id) {
+    throw new Error(`${CaseStore.recordsPath(dir)} belongs to another case than ${CaseStore.dbPath(dir)} (their case ids differ): analyze the evidence into a new case`);
+  }
+}
+
 async function hasMeta(con: DuckDBConnection): Promise<boolean> {
   const r = await con.runAndReadAll(`SELECT count(*)::INTEGER FROM duckdb_tables() WHERE database_name = current_database() AND table_name = 'case_meta'`);
   return Number(r.getRows()[0][0]) > 0;
@@ -571,6 +633,10 @@ async function metaOf(con: DuckDBConnection, key: string): Promise<string | null
 
 function unsupportedVersion(v: string): string {
   return `case schema version ${v} is not supported by this Instacap (expects ${SCHEMA_VERSION}); analyze the evidence into a new case`;
+}
+
+function strayRecords(dir: string): string {
+  return `${CaseStore.recordsPath(dir)} exists but ${CaseStore.dbPath(dir)} holds no case: it is left from another case; remove it, or analyze into another directory`;
 }
 
 function missingRecords(dir: string): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -374,7 +374,7 @@ async function alterCase(dir: string, sql: string): Promise<void> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const inst = await DuckDBInstance.create(CaseStore.dbPath(dir));
   const con = await inst.connect();
-  await con.run(`ATTACH '${CaseStore.recordsPath(dir)}' AS records`); // the application records' file
+  await con.run(`ATTACH '${CaseStore.recordsPath(dir).replace(/'/g, "''")}' AS records`); // the application records' file
   await con.run(sql);
   con.closeSync();
   inst.closeSync();
@@ -412,7 +412,7 @@ describe('the records database file', () => {
     expect(await kinds(`select view_name from duckdb_views() where not internal order by 1`)).toEqual([
       'credentials', 'dhcp', 'dns', 'dns_answers', 'http', 'packet_index', 'quic', 'ssh', 'tls',
     ]);
-    expect(await kinds(`select table_name from duckdb_tables() where database_name = 'records' order by 1`)).toEqual([]);
+    expect(await kinds(`select table_name from duckdb_tables() where database_name = current_database() and table_name in ('dns', 'http') order by 1`)).toEqual([]);
     con.closeSync();
     inst.closeSync();
     // through the store: the views and the attached tables give the same rows
@@ -441,6 +441,63 @@ describe('the records database file', () => {
     expect(rows.map((r) => [r.ev, r.n])).toEqual([[1, before[0].n], [2, before[0].n]]);
     expect(rows[0].rp).toBe(0);
     expect(rows[1].rp).toBeGreaterThan(0);
+  });
+
+  it('a records file left without its case, or of another case, is refused; a refused open leaves no lock', async () => {
+    // another process can open the case for writing only if this one holds no lock on it
+    const lockFree = (path: string) => {
+      const script = `const { DuckDBInstance } = require(${JSON.stringify(require.resolve('@duckdb/node-api'))});
+        DuckDBInstance.create(${JSON.stringify(path)}).then(async (i) => { const c = await i.connect(); await c.run('select 1'); console.log('opened'); }, (e) => console.log(String(e.message)));`;
+      return execFileSync(process.execPath, ['-e', script]).toString().trim();
+    };
+    const a = mkdtempSync(join(tmpdir(), 'ic-stray-'));
+    await analyze({ files: [WIKI], caseDir: a });
+    // case.duckdb removed (a reset), records.duckdb left: a new case would have taken its rows
+    rmSync(CaseStore.dbPath(a));
+    await expect(analyze({ files: [WIKI], caseDir: a })).rejects.toThrow(/records.duckdb exists but .* holds no case/);
+    expect(lockFree(CaseStore.dbPath(a))).toBe('opened');
+    // the records file of another case
+    const b = mkdtempSync(join(tmpdir(), 'ic-other-'));
+    const c = mkdtempSync(join(tmpdir(), 'ic-other-'));
+    await analyze({ files: [WIKI], caseDir: b });
+    await analyze({ files: [POP3], caseDir: c });
+    copyFileSync(CaseStore.recordsPath(c), CaseStore.recordsPath(b));
+    await expect(CaseStore.openReadOnly(b)).rejects.toThrow(/belongs to another case/);
+    expect(lockFree(CaseStore.dbPath(b))).toBe('opened');
+    await expect(analyze({ files: [POP3], caseDir: b })).rejects.toThrow(/belongs to another case/);
+    expect(lockFree(CaseStore.dbPath(b))).toBe('opened');
+  });
+
+  it('a failed commit of the records leaves the evidence unlisted, and later evidence gets new ids', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ic-commitfail-'));
+    const commit = CaseStore.prototype.commit;
+    // the records file's COMMIT fails (as a full disk would), the other goes through
+    const failing = async function (this: CaseStore): Promise<void> {
+      const rec = (this as unknown as { recCon: { run: (sql: string) => Promise<unknown> } }).recCon;
+      const run = rec.run.bind(rec);
+      rec.run = async (sql: string) => {
+        if (sql !== 'COMMIT') return run(sql);
+        await run('ROLLBACK');
+        throw new Error('IO Error: simulated write failure');
+      };
+      try {
+        await commit.call(this);
+      } finally {
+        rec.run = run;
+      }
+    };
+    CaseStore.prototype.commit = failing;
+    try {
+      await expect(analyze({ files: [WIKI], caseDir: dir, inProcessStore: true })).rejects.toThrow(/simulated write failure \(only case.duckdb was committed: the evidence is not listed/);
+    } finally {
+      CaseStore.prototype.commit = commit;
+    }
+    const left = await q(dir, `select (select count(*) from evidence)::int ev, (select count(*) from flows)::int f, (select max(flow_id) from flows)::int mf, (select count(*) from dns)::int d`);
+    expect(left).toEqual([{ ev: 0, f: 34, mf: 34, d: 0 }]);
+    // the next ingest does not reuse the ids of the rows left behind
+    await analyze({ files: [WIKI], caseDir: dir });
+    expect(await q(dir, `select evidence_id::int ev from evidence`)).toEqual([{ ev: 2 }]);
+    expect(await q(dir, `select min(flow_id)::int lo, count(distinct uid)::int u from flows where evidence_id = 2`)).toEqual([{ lo: 35, u: 34 }]);
   });
 
   it('a case of schema version 1 (one file) is refused with a message', async () => {
