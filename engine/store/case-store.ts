@@ -293,9 +293,14 @@ export class CaseStore {
     for (const t of TABLES) {
       const catalog = RECORD_NAMES.has(t.name) ? RECORDS : undefined;
       await this.con.run(createTableSql(t, catalog));
+      let added = false;
       if (v === null) for (const c of commentSql(t, catalog)) await this.con.run(c);
-      else await this.addMissingColumns(t, catalog);
-      if (catalog !== undefined) await this.con.run(`CREATE OR REPLACE VIEW "${t.name}" AS SELECT * FROM "${catalog}"."main"."${t.name}"`);
+      else added = await this.addMissingColumns(t, catalog);
+      // the view under the table's name, documented like the table (made again when columns were added)
+      if (catalog !== undefined && (v === null || added)) {
+        await this.con.run(`CREATE OR REPLACE VIEW "${t.name}" AS SELECT * FROM "${catalog}"."main"."${t.name}"`);
+        for (const c of commentSql(t)) await this.con.run(c.replace(/^COMMENT ON TABLE /, 'COMMENT ON VIEW '));
+      }
     }
     if (v === null) {
       await this.setMeta('schema_version', String(SCHEMA_VERSION));
@@ -314,7 +319,7 @@ export class CaseStore {
    * A case whose table has columns this version does not know (made by a newer version) is
    * refused: appending rows of the wrong width would abort the process inside DuckDB.
    */
-  private async addMissingColumns(t: TableDef, catalog?: string): Promise<void> {
+  private async addMissingColumns(t: TableDef, catalog?: string): Promise<boolean> {
     const r = await this.con.runAndReadAll(
       `SELECT column_name FROM duckdb_columns() WHERE database_name = coalesce($2, current_database()) AND schema_name = 'main' AND table_name = $1 ORDER BY column_index`,
       [t.name, catalog ?? null],
@@ -330,13 +335,16 @@ export class CaseStore {
           'the case was made by another version of Instacap; add evidence to it with that version, or analyze into a new case',
       );
     }
+    let added = false;
     for (const f of t.fields) {
       if (have.has(f.name)) continue;
+      added = true;
       if (!f.nullable) throw new Error(`case table ${t.name} lacks column ${f.name}, which cannot be added to existing rows`);
       const table = catalog === undefined ? `"${t.name}"` : `"${catalog}"."main"."${t.name}"`;
       await this.con.run(`ALTER TABLE ${table} ADD COLUMN "${f.name}" ${duckType(f.kind, f.values)}`);
       await this.con.run(`COMMENT ON COLUMN ${table}."${f.name}" IS ${sqlString(f.description)}`);
     }
+    return added;
   }
 
   async meta(key: string): Promise<string | null> {

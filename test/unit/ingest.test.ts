@@ -8,6 +8,7 @@ import { analyze } from '../../engine/ingest/analyze.js';
 import { MAX_HASH_WORKERS, sha256File, takeHashWorkerPeak } from '../../engine/ingest/hash.js';
 import { CaseStore } from '../../engine/store/case-store.js';
 import { followStream } from '../../engine/services/stream.js';
+import { DNS } from '../../common/fields.js';
 import { eth, ipv4, pcapFile, udp } from '../fixtures/build.js';
 
 const PCAPS = join(__dirname, '..', '..', '..', 'shared', 'pcaps');
@@ -413,6 +414,9 @@ describe('the records database file', () => {
       'credentials', 'dhcp', 'dns', 'dns_answers', 'http', 'packet_index', 'quic', 'ssh', 'tls',
     ]);
     expect(await kinds(`select table_name from duckdb_tables() where database_name = current_database() and table_name in ('dns', 'http') order by 1`)).toEqual([]);
+    // the views are documented like the tables
+    expect(await kinds(`select comment from duckdb_views() where view_name = 'dns'`)).toEqual([DNS.description]);
+    expect(await kinds(`select comment from duckdb_columns() where database_name = current_database() and table_name = 'dns' and column_name = 'rtt'`)).toEqual([DNS.fields.find((f) => f.name === 'rtt')!.description]);
     con.closeSync();
     inst.closeSync();
     // through the store: the views and the attached tables give the same rows
