@@ -466,21 +466,25 @@ export function duckType(kind: FieldKind, values?: readonly string[]): string {
 }
 
 /** `"table"`, or `"catalog"."main"."table"` in an attached database. */
-function qualified(t: TableDef, catalog?: string): string {
-  return catalog === undefined ? `"${t.name}"` : `"${catalog}"."main"."${t.name}"`;
+export function qualifiedName(table: string, catalog?: string): string {
+  return catalog === undefined ? `"${table}"` : `"${catalog}"."main"."${table}"`;
+}
+
+/** A string literal for SQL: quotes doubled (descriptions and paths are never pasted raw). */
+export function sqlString(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
 }
 
 /** CREATE TABLE statement for one table (in the attached database `catalog` if given). */
 export function createTableSql(t: TableDef, catalog?: string): string {
   const cols = t.fields.map((c) => `  "${c.name}" ${duckType(c.kind, c.values)}${c.nullable ? '' : ' NOT NULL'}`);
-  return `CREATE TABLE IF NOT EXISTS ${qualified(t, catalog)} (\n${cols.join(',\n')}\n)`;
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(t.name, catalog)} (\n${cols.join(',\n')}\n)`;
 }
 
 /** COMMENT ON statements so that `duckdb_columns()` documents the schema too. */
 export function commentSql(t: TableDef, catalog?: string): string[] {
-  const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
-  const name = qualified(t, catalog);
-  return [`COMMENT ON TABLE ${name} IS ${q(t.description)}`, ...t.fields.map((c) => `COMMENT ON COLUMN ${name}."${c.name}" IS ${q(c.description)}`)];
+  const name = qualifiedName(t.name, catalog);
+  return [`COMMENT ON TABLE ${name} IS ${sqlString(t.description)}`, ...t.fields.map((c) => `COMMENT ON COLUMN ${name}."${c.name}" IS ${sqlString(c.description)}`)];
 }
 
 export function tableByName(name: string): TableDef | undefined {

@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import type * as DuckDBApi from '@duckdb/node-api';
 import type { DuckDBAppender, DuckDBConnection, DuckDBType } from '@duckdb/node-api';
 import type * as Bindings from '@duckdb/node-bindings';
-import { RECORD_TABLES, TABLES, createTableSql, commentSql, duckType, type FieldDef, type FieldKind, type TableDef } from '../../common/fields.js';
+import { RECORD_TABLES, TABLES, createTableSql, commentSql, duckType, qualifiedName, sqlString, type FieldDef, type FieldKind, type TableDef } from '../../common/fields.js';
 import type { ColumnBatch } from './batch.js';
 
 // DuckDB's packages are CommonJS. Imported as ES modules, Node lexes every file they re-export to
@@ -55,10 +55,8 @@ const RECORD_NAMES: ReadonlySet<string> = new Set(RECORD_TABLES.map((t) => t.nam
 /** Version 2: the records moved into records.duckdb. */
 export const SCHEMA_VERSION = 2;
 
-/** A string literal for SQL (paths come from users: quotes are doubled, never pasted raw). */
-function sqlString(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
-}
+/** The records file's own meta table (the case id that pairs it with case.duckdb). */
+const RECORDS_META = qualifiedName('records_meta', RECORDS);
 /** Rows per DuckDB data chunk (DuckDB's standard vector size). */
 const CHUNK_ROWS = 2048;
 
@@ -238,14 +236,14 @@ export class CaseStore {
     try {
       con = await inst.connect();
       // checked before ATTACH, which would make an empty records file
-      const v = (await hasMeta(con)) ? await metaOf(con, 'schema_version') : null;
+      const v = (await tableExists(con, null, 'case_meta')) ? await metaOf(con, 'schema_version') : null;
       if (v !== null && Number(v) !== SCHEMA_VERSION) throw new Error(unsupportedVersion(v));
       if (v !== null && !hadRecords) throw new Error(missingRecords(dir));
       // a new case next to a records file: left from a case whose case.duckdb was removed
       if (v === null && hadRecords) throw new Error(strayRecords(dir));
       await con.run(`ATTACH ${sqlString(CaseStore.recordsPath(dir))} AS ${RECORDS}`);
       s = new CaseStore(resolve(dir), inst, con, false, await inst.connect());
-      await s.initSchema();
+      await s.initSchema(v);
       return s;
     } catch (e) {
       if (s) await s.close();
@@ -265,7 +263,7 @@ export class CaseStore {
     let con: DuckDBConnection | null = null;
     try {
       con = await inst.connect();
-      if (!(await hasMeta(con))) throw new Error(`${CaseStore.dbPath(dir)} is not an Instacap case (no case_meta table)`);
+      if (!(await tableExists(con, null, 'case_meta'))) throw new Error(`${CaseStore.dbPath(dir)} is not an Instacap case (no case_meta table)`);
       const v = await metaOf(con, 'schema_version');
       if (v !== null && Number(v) !== SCHEMA_VERSION) throw new Error(unsupportedVersion(v));
       if (!existsSync(CaseStore.recordsPath(dir))) throw new Error(missingRecords(dir));
@@ -279,16 +277,18 @@ export class CaseStore {
     }
   }
 
-  /** Creates what is missing (a new case: everything); the version was checked by the caller. */
-  private async initSchema(): Promise<void> {
+  /**
+   * Creates what is missing (a new case: everything). `v`: the case's schema version (null for a
+   * new case), read and checked by the caller.
+   */
+  private async initSchema(v: string | null): Promise<void> {
     await this.con.run(`CREATE TABLE IF NOT EXISTS case_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)`);
-    const v = await this.meta('schema_version');
     // the two files name the case they belong to: a records file of another case is refused
-    await this.con.run(`CREATE TABLE IF NOT EXISTS "${RECORDS}"."main"."records_meta" (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)`);
+    await this.con.run(`CREATE TABLE IF NOT EXISTS ${RECORDS_META} (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)`);
     if (v === null) {
       const id = randomUUID();
       await this.setMeta('case_id', id);
-      await this.con.run(`INSERT OR REPLACE INTO "${RECORDS}"."main"."records_meta" VALUES ('case_id', $1)`, [id]);
+      await this.con.run(`INSERT OR REPLACE INTO ${RECORDS_META} VALUES ('case_id', $1)`, [id]);
     } else await checkPairing(this.con, this.dir);
     for (const t of TABLES) {
       const catalog = RECORD_NAMES.has(t.name) ? RECORDS : undefined;
@@ -298,7 +298,7 @@ export class CaseStore {
       else added = await this.addMissingColumns(t, catalog);
       // the view under the table's name, documented like the table (made again when columns were added)
       if (catalog !== undefined && (v === null || added)) {
-        await this.con.run(`CREATE OR REPLACE VIEW "${t.name}" AS SELECT * FROM "${catalog}"."main"."${t.name}"`);
+        await this.con.run(`CREATE OR REPLACE VIEW "${t.name}" AS SELECT * FROM ${qualifiedName(t.name, catalog)}`);
         for (const c of commentSql(t)) await this.con.run(c.replace(/^COMMENT ON TABLE /, 'COMMENT ON VIEW '));
       }
     }
@@ -340,7 +340,7 @@ export class CaseStore {
       if (have.has(f.name)) continue;
       added = true;
       if (!f.nullable) throw new Error(`case table ${t.name} lacks column ${f.name}, which cannot be added to existing rows`);
-      const table = catalog === undefined ? `"${t.name}"` : `"${catalog}"."main"."${t.name}"`;
+      const table = qualifiedName(t.name, catalog);
       await this.con.run(`ALTER TABLE ${table} ADD COLUMN "${f.name}" ${duckType(f.kind, f.values)}`);
       await this.con.run(`COMMENT ON COLUMN ${table}."${f.name}" IS ${sqlString(f.description)}`);
     }
@@ -359,7 +359,7 @@ export class CaseStore {
 
   /**
    * Commits both transactions at once: DuckDB writes the two files on two threads. Both commits
-   * are waited for before an error is thrown (the connections are closed after a failure).
+   * are waited for before an error is thrown, which names the file that was committed, if one was.
    */
   async commit(): Promise<void> {
     const done = await Promise.allSettled([this.con.run('COMMIT'), this.recCon?.run('COMMIT')]);
@@ -616,25 +616,21 @@ export class CommitError extends Error {
 
 async function checkPairing(con: DuckDBConnection, dir: string): Promise<void> {
   const id = await metaOf(con, 'case_id');
-  const has = await con.runAndReadAll(`SELECT count(*)::INTEGER FROM duckdb_tables() WHERE database_name = '${RECORDS}' AND table_name = 'records_meta'`);
-  let rid: string | null = null;
-  if (Number(has.getRows()[0][0]) > 0) {
-    const r = await con.runAndReadAll(`SELECT value FROM "${RECORDS}"."main"."records_meta" WHERE key = 'case_id'`);
-    const rows = r.getRows();
-    rid = rows.length > 0 ? String(rows[0][0]) : null;
-  }
+  const rid = (await tableExists(con, RECORDS, 'records_meta')) ? await metaOf(con, 'case_id', RECORDS_META) : null;
   if (id === null || rid !== id) {
     throw new Error(`${CaseStore.recordsPath(dir)} belongs to another case than ${CaseStore.dbPath(dir)} (their case ids differ): analyze the evidence into a new case`);
   }
 }
 
-async function hasMeta(con: DuckDBConnection): Promise<boolean> {
-  const r = await con.runAndReadAll(`SELECT count(*)::INTEGER FROM duckdb_tables() WHERE database_name = current_database() AND table_name = 'case_meta'`);
+/** Whether `table` exists in database `database` (null: the connection's own). */
+async function tableExists(con: DuckDBConnection, database: string | null, table: string): Promise<boolean> {
+  const r = await con.runAndReadAll(`SELECT count(*)::INTEGER FROM duckdb_tables() WHERE database_name = coalesce($1, current_database()) AND table_name = $2`, [database, table]);
   return Number(r.getRows()[0][0]) > 0;
 }
 
-async function metaOf(con: DuckDBConnection, key: string): Promise<string | null> {
-  const r = await con.runAndReadAll(`SELECT value FROM case_meta WHERE key = $1`, [key]);
+/** A value of a key/value meta table (`case_meta` by default), or null. */
+async function metaOf(con: DuckDBConnection, key: string, table = 'case_meta'): Promise<string | null> {
+  const r = await con.runAndReadAll(`SELECT value FROM ${table} WHERE key = $1`, [key]);
   const rows = r.getRows();
   return rows.length ? String(rows[0][0]) : null;
 }
